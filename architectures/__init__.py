@@ -1,0 +1,22 @@
+"""Sequence-mixing blocks behind one contract, and a registry to find them."""
+
+from .base import BackendError, Block, BlockConfig, ConfigError, State, require
+from .model import SequenceModel
+from .registry import available, create, get, make_config, names, plugin_errors, register
+
+__all__ = [
+    "BackendError",
+    "Block",
+    "BlockConfig",
+    "ConfigError",
+    "SequenceModel",
+    "State",
+    "available",
+    "create",
+    "get",
+    "make_config",
+    "names",
+    "plugin_errors",
+    "register",
+    "require",
+]

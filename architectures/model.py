@@ -1,0 +1,77 @@
+"""A small language model built from one block type: embed -> N blocks -> norm -> head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .base import Block, State
+from .registry import create
+
+
+class SequenceModel(nn.Module):
+    """``SequenceModel("mamba", vocab_size=16, d_model=64, n_layers=2, d_state=16)``.
+
+    ``forward(tokens)`` gives next-token logits for a whole sequence; ``init_state`` and
+    ``step`` run it one token at a time through each block's recurrent state.
+    """
+
+    def __init__(
+        self, arch: str, vocab_size: int, d_model: int, n_layers: int, **arch_config: Any
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.blocks = nn.ModuleList(
+            create(arch, d_model=d_model, **arch_config) for _ in range(n_layers)
+        )
+        self.norm = nn.RMSNorm(d_model)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+
+    def forward(self, tokens: Tensor) -> Tensor:  # (B, L) -> (B, L, V)
+        x = self.embedding(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.norm(x))
+
+    def init_state(self, batch_size: int) -> list[State]:
+        return [block.init_state(batch_size) for block in self.blocks]
+
+    def step(self, token: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """(B,) tokens -> (B, V) logits, threading every block's state."""
+        x = self.embedding(token)
+        new_states = []
+        for block, state in zip(self.blocks, states, strict=True):
+            x, state = block.step(x, state)
+            new_states.append(state)
+        return self.lm_head(self.norm(x)), new_states
+
+    @torch.no_grad()
+    def generate(self, prompt: Tensor, n_new: int) -> Tensor:
+        """Greedy continuation of ``prompt`` (B, L) by ``n_new`` tokens, step by step."""
+        states = self.init_state(prompt.shape[0])
+        logits = None
+        for t in range(prompt.shape[1]):
+            logits, states = self.step(prompt[:, t], states)
+        out = [prompt]
+        for _ in range(n_new):
+            token = logits.argmax(-1)
+            out.append(token[:, None])
+            logits, states = self.step(token, states)
+        return torch.cat(out, dim=1)
+
+    def state_size(self, seq_len: int) -> int:
+        """Numbers held per sequence by all blocks after ``seq_len`` tokens."""
+        return sum(block.state_size(seq_len) for block in self.blocks)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def backends_used(self) -> list[str]:
+        return sorted(
+            {b.backend_used for b in self.blocks if isinstance(b, Block) and b.backend_used}
+        )

@@ -1,0 +1,126 @@
+"""Name -> Block class. ``@register("name")`` adds a class; ``create`` builds one.
+
+seqbench's own blocks register when their module is imported (every public module of
+this package is imported on first use, so a new block is one new file). Third-party
+blocks register through the entry-point group ``seqbench.architectures``: the entry
+point may name a module (whose import registers) or a Block class (registered under
+the entry point's name). A plugin that fails to import is reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import warnings
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from .base import Block, ConfigError
+
+ENTRY_POINT_GROUP = "seqbench.architectures"
+_INFRASTRUCTURE = {"base", "registry", "model", "contract", "layers"}
+
+_REGISTRY: dict[str, type[Block]] = {}
+_PLUGIN_ERRORS: dict[str, str] = {}
+_loaded = False
+
+B = TypeVar("B", bound=type[Block])
+
+
+def register(name: str) -> Callable[[B], B]:
+    """Class decorator: make a Block available as ``name``."""
+
+    def decorator(cls: B) -> B:
+        if not (isinstance(cls, type) and issubclass(cls, Block)):
+            raise TypeError(f"@register({name!r}) expects a Block subclass, got {cls!r}")
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ConfigError(
+                f"architecture name {name!r} is taken by "
+                f"{existing.__module__}.{existing.__qualname__}"
+            )
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import architectures
+
+    for module in pkgutil.iter_modules(architectures.__path__):
+        if not module.name.startswith("_") and module.name not in _INFRASTRUCTURE:
+            importlib.import_module(f"architectures.{module.name}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            if (
+                isinstance(loaded, type)
+                and issubclass(loaded, Block)
+                and loaded not in _REGISTRY.values()
+            ):
+                register(ep.name)(loaded)
+        except Exception as error:  # a broken plugin must not break the others
+            _PLUGIN_ERRORS[ep.name] = f"{type(error).__name__}: {error}"
+            warnings.warn(
+                f"seqbench plugin {ep.name!r} ({ep.value}) failed to load: "
+                f"{type(error).__name__}: {error}",
+                stacklevel=2,
+            )
+
+
+def names() -> list[str]:
+    """Registered architecture names, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def available() -> dict[str, list[str]]:
+    """Registered names with the backends usable on this machine."""
+    _load()
+    return {name: _REGISTRY[name].backends() for name in sorted(_REGISTRY)}
+
+
+def plugin_errors() -> dict[str, str]:
+    """Entry points that failed to load: name -> error."""
+    _load()
+    return dict(_PLUGIN_ERRORS)
+
+
+def get(name: str) -> type[Block]:
+    """The Block class registered as ``name``."""
+    _load()
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown architecture {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def make_config(name: str, **config: Any):
+    """Validated config for ``name``; unknown keys name the valid ones."""
+    cls = get(name)
+    valid = cls.Config.field_names()
+    unknown = sorted(set(config) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"{name} has no setting {unknown[0]!r}; valid settings: {', '.join(valid)}"
+        )
+    return cls.Config(**config)
+
+
+def create(name: str, **config: Any) -> Block:
+    """Build the block registered as ``name`` from keyword settings."""
+    return get(name)(make_config(name, **config))
+
+
+def config_fields(name: str) -> dict[str, Any]:
+    """Default settings of an architecture: field -> default."""
+    return {f.name: f.default for f in dataclasses.fields(get(name).Config)}

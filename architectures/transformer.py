@@ -1,0 +1,127 @@
+"""Transformer block: pre-norm causal self-attention with rotary positions + SwiGLU MLP.
+
+Vaswani et al. (2017), "Attention Is All You Need", in the modern form of LLaMA
+(Touvron et al. 2023): RMSNorm before each sub-layer, rotary position embedding
+(Su et al. 2021) on queries and keys, SwiGLU channel mixer.
+
+    x = x + Attn(RMSNorm(x)),   Attn = softmax(q kᵀ / √d_head + causal mask) v
+    x = x + SwiGLU(RMSNorm(x))
+
+Attention runs through ``F.scaled_dot_product_attention``: on CUDA torch dispatches to
+flash / memory-efficient / cuDNN kernels ("cuda" backend); the "torch" backend pins
+the math kernel there as the reference. ``step`` keeps a KV cache, so the state grows
+as 2·L·D numbers per sequence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from .base import Block, BlockConfig, State, require
+from .layers import SwiGLU
+from .registry import register
+
+
+@dataclass(frozen=True)
+class TransformerConfig(BlockConfig):
+    n_heads: int = 4
+    mlp_expand: float = 8 / 3  # SwiGLU width; 8/3 matches a 4x GELU MLP in parameters
+    rope_base: float = 10_000.0
+
+    def validate(self) -> None:
+        require(self.n_heads > 0, "n_heads", self.n_heads, "must be positive")
+        require(
+            self.d_model % self.n_heads == 0,
+            "d_model",
+            self.d_model,
+            f"must be divisible by n_heads={self.n_heads}",
+        )
+        require(
+            (self.d_model // self.n_heads) % 2 == 0,
+            "d_model",
+            self.d_model,
+            f"must give an even d_head (d_model / n_heads={self.n_heads}) for rotary embedding",
+        )
+
+
+def rotary(x: Tensor, positions: Tensor, base: float) -> Tensor:
+    """Rotate channel pairs (i, i + d/2) of ``x`` (..., L, d) by angle position·base^(-2i/d)."""
+    d_half = x.shape[-1] // 2
+    inv_freq = base ** (-torch.arange(d_half, device=x.device, dtype=torch.float32) / d_half)
+    angles = positions.to(torch.float32)[:, None] * inv_freq  # (L, d/2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :d_half], x[..., d_half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.rope_base = config.rope_base
+        self.in_proj = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
+        self.out_proj = nn.Linear(config.d_model, config.d_model, bias=False)
+
+    def qkv(self, x: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = rearrange(
+            self.in_proj(x), "b l (three h d) -> three b h l d", three=3, h=self.n_heads
+        )  # each (B, H, L, d_head)
+        return rotary(q, positions, self.rope_base), rotary(k, positions, self.rope_base), v
+
+    def forward(self, x: Tensor, backend: str) -> Tensor:
+        q, k, v = self.qkv(x, torch.arange(x.shape[1], device=x.device))
+        with _kernel_for(backend, x):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(rearrange(y, "b h l d -> b l (h d)"))
+
+    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        position = torch.tensor([k_cache.shape[2]], device=x.device)
+        q, k, v = self.qkv(x[:, None], position)  # each (B, H, 1, d_head)
+        k_cache = torch.cat([k_cache, k], dim=2)  # (B, H, t + 1, d_head)
+        v_cache = torch.cat([v_cache, v], dim=2)
+        y = F.scaled_dot_product_attention(q, k_cache, v_cache)  # the new token sees all
+        return self.out_proj(rearrange(y, "b h 1 d -> b (h d)")), k_cache, v_cache
+
+
+def _kernel_for(backend: str, x: Tensor):
+    """On CUDA the reference backend pins SDPA's math kernel; otherwise torch chooses."""
+    if backend == "torch" and x.is_cuda:
+        return sdpa_kernel(SDPBackend.MATH)
+    return contextlib.nullcontext()
+
+
+@register("transformer")
+class TransformerBlock(Block):
+    Config = TransformerConfig
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config)
+        self.norm1 = nn.RMSNorm(config.d_model)
+        self.mixer = CausalSelfAttention(config)
+        self.norm2 = nn.RMSNorm(config.d_model)
+        self.mlp = SwiGLU(config.d_model, config.mlp_expand)
+
+    def forward(self, x: Tensor) -> Tensor:
+        backend = self.select_backend(x)
+        x = x + self.mixer(self.norm1(x), backend)
+        return x + self.mlp(self.norm2(x))
+
+    def init_state(self, batch_size: int) -> State:
+        d_head = self.config.d_model // self.config.n_heads
+        empty = torch.zeros(batch_size, self.config.n_heads, 0, d_head, **self._factory)
+        return {"k": empty, "v": empty.clone()}
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        h, k, v = self.mixer.step(self.norm1(x), state["k"], state["v"])
+        x = x + h
+        return x + self.mlp(self.norm2(x)), {"k": k, "v": v}
+
+    def state_size(self, seq_len: int) -> int:
+        return 2 * seq_len * self.config.d_model  # keys and values of every token
