@@ -1,0 +1,1 @@
+"""Harness, results store, CLI, plots and reports."""
