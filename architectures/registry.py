@@ -57,23 +57,29 @@ def _load() -> None:
 
     for module in pkgutil.iter_modules(architectures.__path__):
         if not module.name.startswith("_") and module.name not in _INFRASTRUCTURE:
-            importlib.import_module(f"architectures.{module.name}")
+            path = f"architectures.{module.name}"
+            _guarded(path, lambda path=path: importlib.import_module(path))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = ep.load()
-            if (
-                isinstance(loaded, type)
-                and issubclass(loaded, Block)
-                and loaded not in _REGISTRY.values()
-            ):
-                register(ep.name)(loaded)
-        except Exception as error:  # a broken plugin must not break the others
-            _PLUGIN_ERRORS[ep.name] = f"{type(error).__name__}: {error}"
-            warnings.warn(
-                f"seqbench plugin {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(error).__name__}: {error}",
-                stacklevel=2,
-            )
+        _guarded(ep.name, lambda ep=ep: _load_entry_point(ep))
+
+
+def _load_entry_point(ep) -> None:
+    loaded = ep.load()
+    if isinstance(loaded, type) and issubclass(loaded, Block) and loaded not in _REGISTRY.values():
+        register(ep.name)(loaded)
+
+
+def _guarded(source: str, load: Callable[[], object]) -> None:
+    """Import one source of blocks; a broken one is reported and does not break the others."""
+    try:
+        load()
+    except Exception as error:
+        _PLUGIN_ERRORS[source] = f"{type(error).__name__}: {error}"
+        warnings.warn(
+            f"seqbench: architectures from {source!r} failed to load: "
+            f"{type(error).__name__}: {error}",
+            stacklevel=3,
+        )
 
 
 def names() -> list[str]:
@@ -89,7 +95,7 @@ def available() -> dict[str, list[str]]:
 
 
 def plugin_errors() -> dict[str, str]:
-    """Entry points that failed to load: name -> error."""
+    """Modules or entry points whose blocks failed to load: source -> error."""
     _load()
     return dict(_PLUGIN_ERRORS)
 

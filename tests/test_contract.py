@@ -151,3 +151,7 @@ def test_registered_block_appears_and_is_created() -> None:
         from architectures import registry
 
         registry._REGISTRY.pop("test-cumsum")
+
+
+def test_every_builtin_block_module_imports() -> None:
+    assert architectures.plugin_errors() == {}

@@ -1,0 +1,220 @@
+"""How seqbench measures cost.
+
+Method (also in the README):
+- **Time**: ``warmup`` untimed calls, then ``repeats`` timed calls; each timed call ends
+  with ``torch.cuda.synchronize()`` on CUDA; we report the median (and the spread as
+  min/max in the run record). Throughput = tokens processed / median seconds.
+- **Training throughput**: a full optimizer step (forward, backward, clip, AdamW).
+- **Prefill**: an inference forward over (B, L) tokens under ``torch.no_grad``.
+- **Decode**: one ``step`` per block for a batch of B tokens, from a state that already
+  holds L tokens of context; tokens/s = B / median step time.
+- **Peak memory**: CUDA — the caching allocator's peak after ``reset_peak_memory_stats``
+  (``memory_kind = "cuda_allocator"``). CPU — the peak resident set size of the process
+  during the measured region minus the resident size at its start, read from
+  ``/proc/self/status`` after resetting the peak via ``/proc/self/clear_refs``
+  (``memory_kind = "cpu_rss"``); freed heap is returned to the OS first (``malloc_trim``)
+  so earlier runs do not hide the region's allocations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from architectures import SequenceModel
+from architectures.base import State
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    min_s: float
+    max_s: float
+    repeats: int
+
+
+def synchronize(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_call(
+    fn: Callable[[], object], device: torch.device | str, repeats: int = 5, warmup: int = 2
+) -> Timing:
+    """Median wall time of ``fn`` after ``warmup`` calls, synchronized on CUDA."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return Timing(statistics.median(times), min(times), max(times), repeats)
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+def _read_status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _trim_heap() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class PeakMemory:
+    """Context manager: ``with PeakMemory(device) as peak: ...; peak.bytes``."""
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.kind = "cuda_allocator" if self.device.type == "cuda" else "cpu_rss"
+        self.bytes: float = float("nan")
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _trim_heap()
+            self._can_reset = True
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to VmRSS
+            except OSError:
+                self._can_reset = False
+            self._start_kb = _read_status_kb("VmRSS")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.bytes = float(torch.cuda.max_memory_allocated(self.device))
+        elif self._can_reset and self._start_kb is not None:
+            peak_kb = _read_status_kb("VmHWM")
+            if peak_kb is not None:
+                self.bytes = float(max(peak_kb - self._start_kb, 0) * 1024)
+
+
+def is_oom(error: BaseException) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+# --- decode from a long context ------------------------------------------------------------
+
+
+def state_at(
+    model: SequenceModel, batch_size: int, seq_len: int, vocab_size: int, device: torch.device | str
+) -> list[State]:
+    """Block states of the size they have after ``seq_len`` tokens, built cheaply.
+
+    Decode cost depends on the state's size, not its values, so instead of stepping
+    ``seq_len`` tokens (quadratic for attention in Python calls) we step two tokens,
+    find which dimension of each state tensor grows by one per token, and tile it to
+    ``seq_len``. ``model.state_size`` is checked against the result.
+    """
+    tokens = torch.randint(0, vocab_size, (batch_size, 2), device=device)
+    with torch.no_grad():
+        one = model.step(tokens[:, 0], model.init_state(batch_size))[1]
+        two = model.step(tokens[:, 1], one)[1]
+    states = []
+    for s1, s2 in zip(one, two, strict=True):
+        grown = {}
+        for key, t2 in s2.items():
+            t1 = s1[key]
+            growing = [d for d in range(t2.dim()) if t2.shape[d] != t1.shape[d]]
+            if not growing:
+                grown[key] = t2
+                continue
+            (dim,) = growing
+            per_token = t2.shape[dim] - t1.shape[dim]
+            base = t2.shape[dim] - 2 * per_token
+            target = base + seq_len * per_token
+            repeats = -(-target // t2.shape[dim])
+            grown[key] = torch.cat([t2] * repeats, dim=dim).narrow(dim, 0, target).contiguous()
+        states.append(grown)
+    held = sum(t.numel() for s in states for t in s.values()) // batch_size
+    if held != model.state_size(seq_len):
+        raise RuntimeError(
+            f"rebuilt state holds {held} numbers per sequence, the model "
+            f"reports {model.state_size(seq_len)}"
+        )
+    return states
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def environment(device: torch.device | str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    device = torch.device(device)
+    try:
+        seqbench_version = version("seqbench")
+    except PackageNotFoundError:
+        seqbench_version = ""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {
+        "device": device.type,
+        "device_name": name,
+        "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda or "",
+        "git_commit": _git_commit(),
+        "seqbench_version": seqbench_version,
+        "torch_threads": str(torch.get_num_threads()),
+        "hostname": platform.node(),
+    }
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return platform.processor() or sys.platform
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
+    device = torch.device(device)
+    if dtype == torch.float32:
+        yield
+    else:
+        with torch.autocast(device.type, dtype=dtype):
+            yield

@@ -1,0 +1,201 @@
+"""A whole sweep for the CLI: skip what is done, show progress, print a summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import store
+from .config import RunConfig, Sweep
+from .launch import estimate_seconds, run_local, split_done
+
+
+def execute_sweep(
+    sweep: Sweep,
+    out: Path,
+    dry_run: bool = False,
+    ray_options: dict[str, Any] | None = None,
+    console: Console | None = None,
+) -> None:
+    console = console or Console()
+    pending, done = split_done(sweep, out)
+    if dry_run:
+        print_plan(sweep, pending, done, console)
+        return
+    if ray_options is not None:
+        from .ray_launch import check_ray_installed
+
+        check_ray_installed()
+    console.print(
+        f"[bold]{sweep.name}[/bold]: {len(sweep.runs)} runs, {len(done)} already done, "
+        f"{len(pending)} to run → {out}"
+    )
+    failures: list[tuple[RunConfig, dict[str, Any]]] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    interrupted = False
+    with Progress(*columns, console=console, transient=False) as progress:
+        runs_bar = progress.add_task("runs", total=len(pending))
+        steps_bar = progress.add_task("", total=1, visible=False)
+
+        def on_step(run: RunConfig, step: int, total: int) -> None:
+            progress.update(
+                steps_bar, description=f"  {run.label()}", completed=step, total=total, visible=True
+            )
+
+        def on_record(run: RunConfig, record: dict[str, Any]) -> None:
+            progress.advance(runs_bar)
+            if record["status"] != "ok":
+                failures.append((run, record))
+                progress.console.print(
+                    f"[yellow]{run.label()}: {record['status']}[/yellow] {record.get('error', '')}",
+                    highlight=False,
+                )
+
+        try:
+            if ray_options is None:
+                run_local(pending, sweep.name, out, on_record, on_step)
+            else:
+                from .ray_launch import run_ray
+
+                run_ray(pending, sweep.name, out, on_record, on_step, **ray_options)
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        console.print(
+            f"[yellow]interrupted[/yellow]: finished runs are kept in {out}; "
+            "run the same command again to resume"
+        )
+        raise SystemExit(130)
+    print_summary(out, sweep, console)
+
+
+def print_plan(
+    sweep: Sweep, pending: list[RunConfig], done: list[RunConfig], console: Console
+) -> None:
+    table = Table(title=f"{sweep.name}: expanded grid", title_justify="left")
+    for column in (
+        "architecture",
+        "task",
+        "seed",
+        "d_model",
+        "layers",
+        "train len",
+        "eval lens",
+        "status",
+    ):
+        table.add_column(column)
+    done_hashes = {run.hash for run in done}
+    for run in sweep.runs:
+        lengths = run.eval.get("seq_lens") or run.measure["seq_lens"]
+        table.add_row(
+            run.architecture,
+            run.task,
+            str(run.seed),
+            str((run.model["params"] and f"~{run.model['params']} params") or run.model["d_model"]),
+            str(run.model["n_layers"]),
+            str(run.train.get("seq_len", "-")),
+            ",".join(map(str, lengths)),
+            "done" if run.hash in done_hashes else "pending",
+        )
+    console.print(table)
+    seconds = sum(estimate_seconds(run) for run in pending)
+    minutes = max(1, math.ceil(seconds / 60))
+    console.print(
+        f"{len(pending)} runs, about {minutes} min"
+        + (f" ({len(done)} already done)" if done else "")
+    )
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.1f}{suffix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
+def summary_table(results: pd.DataFrame) -> Table:
+    """Architecture × task: accuracy per eval length, tokens/s, peak memory, state size."""
+    if (results["row_kind"] == "cost").all():
+        return _cost_summary(results)
+    rows = results[results["row_kind"] == "eval"]
+    lengths = sorted(rows["eval_seq_len"].dropna().astype(int).unique())
+    table = Table(title="summary (mean over seeds)", title_justify="left")
+    for column in (
+        "architecture",
+        "task",
+        *[f"acc@{n}" for n in lengths],
+        "steps",
+        "train tok/s",
+        "peak mem (train)",
+        "state @train len",
+        "status",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("architecture", "task") else "left"
+        )
+    for (arch, task), group in rows.groupby(["architecture", "task"], sort=True):
+        accuracy = group.groupby("eval_seq_len")["accuracy"].mean()
+        at_train = group[group["eval_seq_len"] == group["train_seq_len"]]
+        runs = group.drop_duplicates("config_hash")
+        statuses = ",".join(sorted(set(runs["status"])))
+        table.add_row(
+            arch,
+            task,
+            *[f"{accuracy.get(n, float('nan')):.2f}" for n in lengths],
+            _fmt(runs["train_steps"].mean()),
+            _fmt(runs["train_tokens_per_s"].mean()),
+            _fmt(runs["peak_memory_train_bytes"].mean(), "B"),
+            _fmt(at_train["state_bytes"].mean(), "B"),
+            statuses,
+        )
+    return table
+
+
+def _cost_summary(results: pd.DataFrame) -> Table:
+    table = Table(title="cost (median of repeats, mean over seeds)", title_justify="left")
+    for column in (
+        "architecture",
+        "length",
+        "train tok/s",
+        "prefill tok/s",
+        "decode tok/s",
+        "peak mem (train)",
+        "state",
+        "status",
+    ):
+        table.add_column(column)
+    for (arch, length), group in results.groupby(["architecture", "eval_seq_len"], sort=True):
+        table.add_row(
+            arch,
+            str(int(length)),
+            _fmt(group["train_tokens_per_s"].mean()),
+            _fmt(group["prefill_tokens_per_s"].mean()),
+            _fmt(group["decode_tokens_per_s"].mean()),
+            _fmt(group["peak_memory_train_bytes"].mean(), "B"),
+            _fmt(group["state_bytes"].mean(), "B"),
+            ",".join(sorted(set(group["status"]))),
+        )
+    return table
+
+
+def print_summary(out: Path, sweep: Sweep, console: Console) -> None:
+    hashes = {run.hash for run in sweep.runs}
+    results = store.load(out)
+    results = results[results["config_hash"].isin(hashes)]
+    if results.empty:
+        console.print("no finished runs")
+        return
+    console.print(summary_table(results))

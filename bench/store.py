@@ -1,0 +1,212 @@
+"""Results on disk: one JSON file per finished run, read back as one tidy table.
+
+``DIR/runs/<config_hash>.json`` is written atomically (temporary file, then rename), so
+a killed sweep loses at most the run in flight and many writers can share a folder.
+``load(DIR)`` returns one row per (run, point); the columns are documented in
+``docs/results-schema.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(ValueError):
+    """A results folder that cannot be read."""
+
+
+def runs_dir(root: Path) -> Path:
+    return Path(root) / "runs"
+
+
+def run_path(root: Path, config_hash: str) -> Path:
+    return runs_dir(root) / f"{config_hash}.json"
+
+
+def write_run(root: Path, record: dict[str, Any]) -> Path:
+    """Write one run record atomically; returns its path."""
+    folder = runs_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = run_path(root, record["config_hash"])
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"schema": SCHEMA_VERSION, **record}, f, indent=1, default=_jsonable)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a run record")
+
+
+def finished(root: Path) -> set[str]:
+    """Config hashes with a readable run file."""
+    return {record["config_hash"] for record in read_runs(root, quiet=True)}
+
+
+def read_runs(root: Path, quiet: bool = False) -> list[dict[str, Any]]:
+    """Every valid run record under ``root``; corrupt or foreign files are skipped with a warning."""
+    records = []
+    folder = runs_dir(root)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+            if (
+                not isinstance(record, dict)
+                or record.get("schema") != SCHEMA_VERSION
+                or record.get("config_hash") != path.stem
+            ):
+                raise ValueError("not a seqbench run record")
+            records.append(record)
+        except (OSError, ValueError) as error:
+            if not quiet:
+                warnings.warn(f"skipping {path}: {error}", stacklevel=2)
+    return records
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, inner, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, list) else value
+
+
+def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tidy rows of one run record."""
+    config = record["config"]
+    base: dict[str, Any] = {
+        "config_hash": record["config_hash"],
+        "sweep": record.get("sweep", ""),
+        "architecture": config["architecture"],
+        "task": config["task"],
+        "seed": config["seed"],
+        "status": record["status"],
+        "error": record.get("error", ""),
+        "train_seq_len": config["train"].get("seq_len"),
+        "config_json": json.dumps(config, sort_keys=True),
+        **record.get("metrics", {}),
+        **record.get("env", {}),
+    }
+    dotted: dict[str, Any] = {}
+    _flatten("model", {k: v for k, v in config["model"].items() if k != "arch"}, dotted)
+    _flatten("model", config["model"].get("arch", {}), dotted)
+    for section in ("train", "eval", "measure"):
+        _flatten(section, config[section], dotted)
+    _flatten("task", config["task_config"], dotted)
+    base.update(dotted)
+    points = record.get("points") or [{"row_kind": "eval" if config["kind"] == "train" else "cost"}]
+    rows = []
+    for point in points:
+        row = dict(base)
+        row.update({k: v for k, v in point.items() if k != "timing_spread"})
+        if point.get("status", "ok") != "ok":
+            row["status"] = point["status"]
+            row["error"] = point.get("error", "")
+        rows.append(row)
+    return rows
+
+
+COLUMNS = [
+    "config_hash",
+    "sweep",
+    "row_kind",
+    "architecture",
+    "task",
+    "seed",
+    "status",
+    "error",
+    "train_seq_len",
+    "eval_seq_len",
+    "needle_depth",
+    "accuracy",
+    "exact_match",
+    "train_steps",
+    "steps_to_99",
+    "final_loss",
+    "train_tokens_per_s",
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "peak_memory_train_bytes",
+    "peak_memory_infer_bytes",
+    "memory_kind",
+    "state_bytes",
+    "params",
+    "d_model",
+    "n_layers",
+    "wall_time_s",
+    "device",
+    "device_name",
+    "backend",
+    "dtype",
+    "python_version",
+    "torch_version",
+    "cuda_version",
+    "git_commit",
+    "seqbench_version",
+    "config_json",
+]
+
+
+def load(root: str | Path) -> pd.DataFrame:
+    """One row per (run, point) for every run under ``root`` (see docs/results-schema.md)."""
+    root = Path(root)
+    if not root.exists():
+        raise StoreError(f"results folder {str(root)!r} does not exist")
+    if not runs_dir(root).is_dir():
+        raise StoreError(
+            f"{str(root)!r} holds no seqbench results (no runs/ folder); "
+            f"run `seqbench run PRESET --out {root}` first"
+        )
+    rows = [row for record in read_runs(root) for row in record_rows(record)]
+    frame = pd.DataFrame(rows)
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = pd.NA
+    extra = sorted(c for c in frame.columns if c not in COLUMNS)
+    return frame[COLUMNS + extra]
+
+
+def load_curves(root: str | Path) -> pd.DataFrame:
+    """One row per (run, logged training step): step, examples, loss, accuracy."""
+    rows = []
+    for record in read_runs(Path(root), quiet=True):
+        config = record["config"]
+        for point in record.get("curve", []):
+            rows.append(
+                {
+                    "config_hash": record["config_hash"],
+                    "architecture": config["architecture"],
+                    "task": config["task"],
+                    "seed": config["seed"],
+                    **point,
+                }
+            )
+    columns = [
+        "config_hash",
+        "architecture",
+        "task",
+        "seed",
+        "step",
+        "examples",
+        "loss",
+        "accuracy",
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,171 @@
+"""The harness end to end on tiny runs: results, failures as results, resume."""
+
+import math
+
+import pytest
+import torch
+from _tiny import tiny
+
+from bench import launch, store, train
+from bench.config import build_sweep, match_width
+from bench.train import execute
+
+
+def _run(**changes):
+    return build_sweep(tiny(**changes)).runs[0]
+
+
+def test_tiny_run_records_metrics_points_and_environment():
+    record = execute(_run())
+    assert record["status"] == "ok", record.get("traceback")
+    m = record["metrics"]
+    assert m["train_steps"] == 6 and m["params"] > 0 and m["d_model"] == 16
+    for key in ("train_tokens_per_s", "prefill_tokens_per_s", "decode_tokens_per_s"):
+        assert m[key] > 0, key
+    assert m["memory_kind"] == "cpu_rss" and m["backend"] == "torch"
+    assert [p["eval_seq_len"] for p in record["points"]] == [12, 20]
+    assert all(0 <= p["accuracy"] <= 1 for p in record["points"])
+    # transformer: the KV cache grows, 2·L·D numbers × layers × 4 bytes
+    assert [p["state_bytes"] for p in record["points"]] == [2 * 12 * 16 * 4, 2 * 20 * 16 * 4]
+    assert [c["step"] for c in record["curve"]] == [2, 4, 6]
+    assert record["env"]["torch_version"] == torch.__version__
+
+
+def test_runs_are_deterministic_under_a_seed():
+    a, b = execute(_run()), execute(_run())
+    assert a["metrics"]["final_loss"] == b["metrics"]["final_loss"]
+    assert [p["accuracy"] for p in a["points"]] == [p["accuracy"] for p in b["points"]]
+    c = execute(_run(grid={"seed": [1]}))
+    assert c["metrics"]["final_loss"] != a["metrics"]["final_loss"]
+
+
+def test_needle_rows_cover_every_depth():
+    record = execute(
+        _run(
+            grid={"task": ["needle"]},
+            train={"seq_len": 16},
+            eval={"seq_lens": [16], "depths": [0.0, 1.0]},
+        )
+    )
+    assert record["status"] == "ok"
+    assert [p["needle_depth"] for p in record["points"]] == [0.0, 1.0]
+
+
+def test_early_stop_records_steps_to_threshold(monkeypatch):
+    # A threshold of a tiny accuracy is reached at once: training stops there.
+    record = execute(_run(train={"early_stop": 0.001, "steps": 50}))
+    m = record["metrics"]
+    assert m["steps_to_99"] is not None
+    # checked every log_every=2 steps: training stops at the first check after the hit
+    assert m["steps_to_99"] <= m["train_steps"] < m["steps_to_99"] + 2 < 50
+
+
+def test_time_budget_stops_training():
+    record = execute(_run(train={"steps": 10_000, "max_time_s": 0.5, "early_stop": None}))
+    assert record["status"] == "ok" and record["metrics"]["train_steps"] < 10_000
+
+
+def test_nan_loss_is_recorded_as_diverged(monkeypatch):
+    monkeypatch.setattr(train, "_loss", lambda logits, targets: logits.sum() * float("nan"))
+    record = execute(_run())
+    assert record["status"] == "diverged" and "loss became nan" in record["error"]
+
+
+def test_oom_during_training_is_a_result(monkeypatch):
+    def boom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    monkeypatch.setattr(train, "train", boom)
+    record = execute(_run())
+    assert record["status"] == "oom" and "out of memory" in record["error"]
+
+
+def test_oom_at_one_eval_length_is_a_point(monkeypatch):
+    real = train.evaluate
+
+    def evaluate(model, task, run, device, seq_len, **kwargs):
+        if seq_len == 20:
+            raise RuntimeError("CUDA out of memory (injected)")
+        return real(model, task, run, device, seq_len, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    record = execute(_run())
+    assert record["status"] == "ok"
+    assert [p["status"] for p in record["points"]] == ["ok", "oom"]
+
+
+def test_an_exception_is_recorded_as_error(monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("something inside a block broke")
+
+    monkeypatch.setattr(train, "train", broken)
+    record = execute(_run())
+    assert record["status"] == "error" and "something inside a block broke" in record["error"]
+    assert "Traceback" in record["traceback"]
+
+
+def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
+    raw = tiny(kind="cost", measure={"seq_lens": [8, 16, 32, 64]})
+    run = build_sweep(raw).runs[0]
+    record = execute(run)
+    assert record["status"] == "ok"
+    points = record["points"]
+    assert [p["eval_seq_len"] for p in points] == [8, 16, 32, 64]
+    assert all(p["row_kind"] == "cost" and p["train_tokens_per_s"] > 0 for p in points)
+    assert points[-1]["state_bytes"] == 8 * points[0]["state_bytes"]  # attention: grows with L
+
+    real = train.measure_cost
+
+    def measure_cost(model, run, device, seq_len, vocab_size):
+        if seq_len >= 32:
+            raise torch.cuda.OutOfMemoryError("out of memory (injected)")
+        return real(model, run, device, seq_len, vocab_size)
+
+    monkeypatch.setattr(train, "measure_cost", measure_cost)
+    points = execute(run)["points"]
+    assert [p["status"] for p in points] == ["ok", "ok", "oom", "oom"]
+    assert "not attempted" in points[-1]["error"]
+
+
+def test_parameter_matching_picks_widths_within_five_percent():
+    target = 80_000
+    for arch in ("transformer", "lstm"):
+        d = match_width(arch, vocab_size=32, n_layers=2, settings="{}", target=target)
+        from architectures import SequenceModel
+
+        n = SequenceModel(arch, 32, d, 2).num_params()
+        assert abs(n - target) <= 0.05 * target, (arch, d, n)
+    record = execute(_run(model={"params": 80_000}))
+    assert abs(record["metrics"]["params"] - 80_000) <= 3_000
+
+
+def test_sweep_resumes_after_a_kill(tmp_path, monkeypatch):
+    sweep = build_sweep(tiny(grid={"task": ["copy", "induction"]}))
+    seen = []
+
+    def killed_after_first(run, record):
+        seen.append(run.hash)
+        raise KeyboardInterrupt  # the user presses Ctrl-C after the first run
+
+    with pytest.raises(KeyboardInterrupt):
+        launch.run_local(sweep.runs, sweep.name, tmp_path, killed_after_first)
+    assert store.finished(tmp_path) == set(seen)
+    pending, done = launch.split_done(sweep, tmp_path)
+    assert len(done) == 1 and len(pending) == 3
+
+    executed = []
+    real = launch.execute
+    monkeypatch.setattr(
+        launch, "execute", lambda run, cb=None: executed.append(run.hash) or real(run, cb)
+    )
+    launch.run_local(pending, sweep.name, tmp_path, lambda run, record: None)
+    assert seen[0] not in executed and len(executed) == 3
+    frame = store.load(tmp_path)
+    assert frame["config_hash"].nunique() == 4 and set(frame["sweep"]) == {"tiny"}
+    assert not list((tmp_path / "runs").glob(".tmp-*"))
+
+
+def test_dry_run_estimate_is_finite_and_positive():
+    for run in build_sweep(tiny()).runs:
+        seconds = launch.estimate_seconds(run)
+        assert 0 < seconds < 600 and math.isfinite(seconds)

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from bench import store
+from bench.store import StoreError, load, load_curves, read_runs, write_run
+
+
+def _record(config_hash="abc123", status="ok", points=None, **metrics):
+    config = {
+        "kind": "train",
+        "architecture": "lstm",
+        "task": "copy",
+        "seed": 0,
+        "device": "cpu",
+        "model": {"d_model": 16, "n_layers": 1, "params": None, "arch": {"d_hidden": 8}},
+        "task_config": {"alphabet": 5},
+        "train": {"seq_len": 12, "steps": 3},
+        "eval": {"seq_lens": [12, 20]},
+        "measure": {"cost": True},
+    }
+    return {
+        "config_hash": config_hash,
+        "config": config,
+        "status": status,
+        "error": "",
+        "metrics": {"params": 100, "train_tokens_per_s": 5.0, **metrics},
+        "points": points
+        if points is not None
+        else [
+            {"row_kind": "eval", "eval_seq_len": 12, "accuracy": 0.5, "status": "ok"},
+            {"row_kind": "eval", "eval_seq_len": 20, "status": "oom", "error": "OOM"},
+        ],
+        "curve": [{"step": 1, "examples": 4, "loss": 2.0, "accuracy": 0.1}],
+        "env": {"device": "cpu", "torch_version": "2.x"},
+    }
+
+
+def test_round_trip_gives_one_row_per_point_with_documented_columns(tmp_path):
+    write_run(tmp_path, _record())
+    frame = load(tmp_path)
+    assert len(frame) == 2
+    for column in store.COLUMNS:
+        assert column in frame.columns
+    first, second = frame.sort_values("eval_seq_len").to_dict("records")
+    assert first["accuracy"] == 0.5 and first["status"] == "ok"
+    assert second["status"] == "oom" and second["error"] == "OOM"  # a point's own status wins
+    assert first["model.d_hidden"] == 8 and first["task.alphabet"] == 5
+    assert first["train.seq_len"] == 12 and json.loads(first["eval.seq_lens"]) == [12, 20]
+    assert json.loads(first["config_json"])["architecture"] == "lstm"
+    curves = load_curves(tmp_path)
+    assert curves.to_dict("records")[0]["loss"] == 2.0
+
+
+def test_write_is_atomic_and_named_by_hash(tmp_path):
+    path = write_run(tmp_path, _record("feedbeef"))
+    assert path.name == "feedbeef.json"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["feedbeef.json"]
+    bad = _record("cafe")
+    bad["metrics"]["unstorable"] = object()
+    with pytest.raises(TypeError):
+        write_run(tmp_path, bad)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["feedbeef.json"]
+
+
+def test_corrupt_and_foreign_files_are_skipped_with_a_warning(tmp_path):
+    write_run(tmp_path, _record("good"))
+    (tmp_path / "runs" / "broken.json").write_text("{not json")
+    (tmp_path / "runs" / "foreign.json").write_text(json.dumps({"hello": 1}))
+    with pytest.warns(UserWarning, match="skipping"):
+        records = read_runs(tmp_path)
+    assert [r["config_hash"] for r in records] == ["good"]
+    assert store.finished(tmp_path) == {"good"}
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        load(tmp_path / "nope")
+    with pytest.raises(StoreError, match="no runs/ folder"):
+        load(tmp_path)
