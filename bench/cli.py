@@ -205,9 +205,9 @@ def plot(
     ] = "png",
 ) -> None:
     """Comparison figures from a results folder."""
+    results, curves = _load_results(directory)
     from .plots import make_plots
 
-    results, curves = _load_results(directory)
     formats = [f.strip() for f in format_.split(",") if f.strip()]
     summary = make_plots(results, curves, out or directory / "plots", formats)
     for figure, paths in summary.written.items():
@@ -222,9 +222,9 @@ def report(
     out: Annotated[Path | None, typer.Option(help="HTML file [default: DIR/report.html]")] = None,
 ) -> None:
     """A self-contained HTML report, and a Markdown summary on the terminal."""
+    results, curves = _load_results(directory)
     from .report import markdown_summary, write_report
 
-    results, curves = _load_results(directory)
     path = write_report(results, curves, out or directory / "report.html")
     print(markdown_summary(results))
     console.print(f"report written to {path}")

@@ -1,0 +1,135 @@
+"""The command line end to end: list, run (dry and real), check, and user errors."""
+
+import subprocess
+import sys
+
+import pytest
+from _tiny import tiny, write_toml
+
+from bench import store
+from bench.cli import main
+
+
+def seqbench(monkeypatch, capsys, *args):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_the_commands(monkeypatch, capsys):
+    code, out, _ = seqbench(monkeypatch, capsys, "--help")
+    assert code == 0
+    for command in ("list", "run", "check", "plot", "report"):
+        assert command in out
+
+
+def test_list_shows_architectures_tasks_and_presets(monkeypatch, capsys):
+    code, out, _ = seqbench(monkeypatch, capsys, "list")
+    assert code == 0
+    for name in ("transformer", "lstm", "copy", "mqar", "needle", "quick", "scaling"):
+        assert name in out
+
+
+def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
+    config = write_toml(tmp_path / "tiny.toml", tiny())
+    out_dir = tmp_path / "results"
+    code, out, err = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
+    assert code == 0, err
+    assert "summary" in out and "acc@12" in out and "acc@20" in out
+    frame = store.load(out_dir)
+    assert set(frame["architecture"]) == {"transformer", "lstm"}
+    assert (frame["status"] == "ok").all() and len(frame) == 4
+
+    code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
+    assert code == 0 and "2 already done, 0 to run" in out
+
+
+def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
+    config = write_toml(tmp_path / "tiny.toml", tiny())
+    code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--dry-run",
+                            "--out", str(tmp_path / "r"), "--set", "grid.seed=[0, 1, 2]",
+                            "--set", 'grid.task=["copy", "induction"]')
+    assert code == 0
+    assert "12 runs, about" in out and "min" in out
+    assert not (tmp_path / "r").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "quik"], "no preset or config file 'quik'"),
+        (["run", "TINY", "--set", "train.steps=-3"], "train.steps=-3"),
+        (["run", "TINY", "--set", "train.stpes=3"], "unknown key 'train.stpes'"),
+        (["run", "TINY", "--set", 'grid.architecture=["gpt"]'], "grid.architecture contains 'gpt'"),
+        (["run", "TINY", "--set", "task.copy.alphabet=0"], "alphabet=0"),
+        (["run", "TINY", "--device", "tpu"], "--device 'tpu'"),
+        (["run", "TINY", "--set", "nonsense"], "KEY=VALUE"),
+        (["check", "transfomer"], "unknown architecture 'transfomer'"),
+        (["check", "no_such_module:Block"], "cannot import 'no_such_module'"),
+        (["plot", "MISSING"], "does not exist"),
+        (["report", "MISSING"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, args, message):
+    config = write_toml(tmp_path / "tiny.toml", tiny())
+    out_dir = tmp_path / "results"
+    args = [str(config) if a == "TINY" else str(tmp_path / "missing") if a == "MISSING" else a
+            for a in args]
+    if args[0] == "run":
+        args += ["--out", str(out_dir)]
+    code, _, err = seqbench(monkeypatch, capsys, *args)
+    assert code == 2
+    assert message in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert not out_dir.exists()
+
+
+def test_cuda_without_gpu_is_a_user_error(tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    config = write_toml(tmp_path / "tiny.toml", tiny())
+    code, _, err = seqbench(monkeypatch, capsys, "run", str(config), "--device", "cuda",
+                            "--out", str(tmp_path / "r"))
+    assert code == 2 and "no CUDA device" in err
+
+
+def test_check_passes_for_a_builtin_block(monkeypatch, capsys):
+    code, out, _ = seqbench(monkeypatch, capsys, "check", "lstm")
+    assert code == 0 and "7/7 checks passed" in out
+
+
+def test_check_fails_a_future_peeking_class(tmp_path, monkeypatch, capsys):
+    (tmp_path / "peeking_block.py").write_text(
+        "import torch\n"
+        "from architectures import Block, BlockConfig\n"
+        "class Peek(Block):\n"
+        "    Config = BlockConfig\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__(config)\n"
+        "        self.mixer = torch.nn.Linear(config.d_model, config.d_model)\n"
+        "    def forward(self, x):\n"
+        "        self.select_backend(x)\n"
+        "        return self.mixer(x) + x.flip(1)\n"
+        "    def init_state(self, batch_size):\n"
+        "        return {}\n"
+        "    def step(self, x, state):\n"
+        "        return self.mixer(x), state\n"
+        "    def state_size(self, seq_len):\n"
+        "        return 0\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = seqbench(monkeypatch, capsys, "check", "peeking_block:Peek")
+    assert code == 1
+    assert "not causal" in out and "FAIL" in out
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["seqbench", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "run" in result.stdout
