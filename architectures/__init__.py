@@ -1,6 +1,7 @@
 """Sequence-mixing blocks behind one contract, and a registry to find them."""
 
 from .base import BackendError, Block, BlockConfig, ConfigError, State, require
+from .layers import SwiGLU
 from .model import SequenceModel
 from .registry import available, create, get, make_config, names, plugin_errors, register
 
@@ -11,6 +12,7 @@ __all__ = [
     "ConfigError",
     "SequenceModel",
     "State",
+    "SwiGLU",
     "available",
     "create",
     "get",

@@ -21,6 +21,9 @@ import torch
 from torch import Tensor, nn
 
 # A block's recurrent state: named tensors, each with the batch as its first dimension.
+# Each tensor either keeps its size or grows by a fixed amount per token along one
+# dimension (a KV cache, an input history): the harness relies on this to build the
+# state of a long context cheaply when it measures decode cost.
 State = dict[str, Tensor]
 
 BACKENDS = ("auto", "torch", "cuda")
