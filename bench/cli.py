@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import architectures
@@ -52,7 +53,9 @@ def main() -> None:
     try:
         app()
     except _user_errors() as error:
-        err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
 
 
@@ -110,7 +113,10 @@ def run(
     ] = False,
     ray: Annotated[bool, typer.Option("--ray", help="send runs to a Ray cluster")] = False,
     address: Annotated[
-        str | None, typer.Option(help="Ray cluster: auto | HOST:PORT [default: start a local one]")
+        str | None,
+        typer.Option(
+            help="Ray cluster: auto | HOST:PORT | ray://HOST:10001 [default: start a local one]"
+        ),
     ] = None,
     gpus_per_run: Annotated[
         float | None, typer.Option(help="Ray: GPUs per run [default: 1 on cuda, else 0]")
@@ -124,7 +130,8 @@ def run(
         raise UsageError(f"--device {device!r} is not one of auto, cpu, cuda")
     if not ray and (address is not None or gpus_per_run is not None):
         raise UsageError("--address and --gpus-per-run need --ray")
-    sweep = load_sweep(source, set_ or [], device)
+    # With --ray the GPUs are on the cluster's nodes, not necessarily on this driver.
+    sweep = load_sweep(source, set_ or [], device, check_device=not ray)
     out = out or Path("results") / sweep.name
     ray_options = None
     if ray:
@@ -190,7 +197,9 @@ def _load_results(directory: Path) -> tuple[Any, Any]:
         results = store.load(directory)
         curves = store.load_curves(directory)
     for warning in caught:
-        err_console.print(f"[yellow]warning:[/yellow] {warning.message}", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/yellow] {escape(str(warning.message))}", highlight=False
+        )
     if results.empty:
         raise store.StoreError(f"{str(directory)!r} has no readable run files in runs/")
     return results, curves
