@@ -1,0 +1,181 @@
+"""RWKV-6 ("Finch") block: time-mix and channel-mix, each pre-norm with a residual.
+
+Peng et al. (2024), "Eagle and Finch: RWKV with Matrix-Valued States and Dynamic
+Recurrence". With x'_t = x_{t-1} the token shift and lora(x) = tanh(x A) B:
+
+    data-dependent lerp  ddlerp_□(x) = x + (x' − x) ⊙ (μ_□ + lora_□(x + (x' − x) ⊙ μ_x))
+    r, k, v = W_r ddlerp_r, W_k ddlerp_k, W_v ddlerp_v,   g = SiLU(W_g ddlerp_g)
+    decay     d_t = λ + lora_d(ddlerp_w),   w_t = exp(−exp(d_t))      (log decay −exp(d_t))
+    WKV       o_t = r_t · (S_{t−1} + diag(u) k_tᵀ v_t),   S_t = diag(w_t) S_{t−1} + k_tᵀ v_t
+    time-mix  y = W_o (GroupNorm_H(o) ⊙ g)                             (per head of d_head)
+    channel-mix  y = σ(W_r' x_r) ⊙ W_v' ReLU(W_k' x_k)²,  x_□ = x + (x' − x) ⊙ μ'_□
+
+    x = x + TimeMix(LN(x));   x = x + ChannelMix(LN(x))
+
+Parameter names follow the paper's reference code (RWKV-LM, ``RWKV_Tmix_x060``), so
+checkpoints map over by name (the μ vectors here are (D,), there (1, 1, D)). The WKV operator lives in ``wkv.py``: a chunked pure-PyTorch
+reference ("torch" backend) or fla's ``chunk_rwkv6`` kernel ("cuda" backend). ``step``
+keeps both token shifts and the WKV state: 2·D + D·d_head numbers, whatever the length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .base import Block, BlockConfig, State, require
+from .layers import round_up
+from .registry import register
+from .wkv import wkv6, wkv6_fla, wkv6_step
+
+__all__ = ["RWKV6Block", "RWKV6Config", "wkv6"]
+
+
+@dataclass(frozen=True)
+class RWKV6Config(BlockConfig):
+    d_head: int = 64  # the paper's head size; d_model=64 gives one head
+    mlp_expand: float = 3.5  # channel-mix width, as in RWKV-6
+    d_mix_lora: int = 32  # rank of the five token-shift adapters
+    d_decay_lora: int = 64  # rank of the decay adapter
+
+    def validate(self) -> None:
+        require(self.d_head > 0, "d_head", self.d_head, "must be positive")
+        require(
+            self.d_model % self.d_head == 0,
+            "d_model",
+            self.d_model,
+            f"must be divisible by d_head={self.d_head} (RWKV-6 heads are d_head wide)",
+        )
+        require(self.mlp_expand > 0, "mlp_expand", self.mlp_expand, "must be positive")
+        for name in ("d_mix_lora", "d_decay_lora"):
+            value = getattr(self, name)
+            require(value > 0, name, value, "must be positive")
+
+
+def _shift(x: Tensor, last: Tensor | None = None) -> Tensor:
+    """x'_t = x_{t-1} for x (B, L, D); the token before the first is ``last`` or zero."""
+    first = torch.zeros_like(x[:, :1]) if last is None else last[:, None]
+    return torch.cat([first, x[:, :-1]], dim=1)
+
+
+class TimeMix(nn.Module):
+    def __init__(self, config: RWKV6Config) -> None:
+        super().__init__()
+        D, R = config.d_model, config.d_mix_lora
+        self.n_heads, self.d_head = D // config.d_head, config.d_head
+        # RWKV-6's initialisation for a middle layer (depth ratios 0.5).
+        ramp = torch.arange(D) / D  # (D,)
+        self.time_maa_x = nn.Parameter(1 - ramp**0.5)
+        self.time_maa_w = nn.Parameter(1 - ramp**0.5)
+        self.time_maa_k = nn.Parameter(1 - ramp**0.5)
+        self.time_maa_v = nn.Parameter(1 - (ramp**0.5 + 0.15))
+        self.time_maa_r = nn.Parameter(1 - ramp**0.25)
+        self.time_maa_g = nn.Parameter(1 - ramp**0.25)
+        self.time_maa_w1 = nn.Parameter(torch.zeros(D, 5 * R))
+        self.time_maa_w2 = nn.Parameter(torch.empty(5, R, D).uniform_(-0.01, 0.01))
+        channel = torch.arange(D) / max(D - 1, 1)
+        self.time_decay = nn.Parameter(-6 + 5 * channel ** (0.7 + 1.3 * 0.5))  # λ
+        self.time_decay_w1 = nn.Parameter(torch.zeros(D, config.d_decay_lora))
+        self.time_decay_w2 = nn.Parameter(torch.empty(config.d_decay_lora, D).uniform_(-0.01, 0.01))
+        bonus = 0.5 * (1 - channel) + ((torch.arange(D) + 1) % 3 - 1) * 0.1
+        self.time_faaaa = nn.Parameter(rearrange(bonus, "(h k) -> h k", k=self.d_head))  # u
+        self.receptance = nn.Linear(D, D, bias=False)
+        self.key = nn.Linear(D, D, bias=False)
+        self.value = nn.Linear(D, D, bias=False)
+        self.gate = nn.Linear(D, D, bias=False)
+        self.output = nn.Linear(D, D, bias=False)
+        self.ln_x = nn.GroupNorm(self.n_heads, D, eps=64e-5)  # RWKV-6: 1e-5 · 8²
+
+    def project(self, x: Tensor, x_prev: Tensor) -> tuple[Tensor, ...]:
+        """r, k, v, log decay (each (B, L, H, d_head)) and the gate g (B, L, D)."""
+        xx = x_prev - x
+        lerp = torch.tanh((x + xx * self.time_maa_x) @ self.time_maa_w1)  # (B, L, 5R)
+        lerp = rearrange(lerp, "b l (five r) -> five b l r", five=5)
+        m_w, m_k, m_v, m_r, m_g = torch.einsum("fblr,frd->fbld", lerp, self.time_maa_w2)
+        x_w = x + xx * (self.time_maa_w + m_w)
+        r = self.receptance(x + xx * (self.time_maa_r + m_r))
+        k = self.key(x + xx * (self.time_maa_k + m_k))
+        v = self.value(x + xx * (self.time_maa_v + m_v))
+        g = F.silu(self.gate(x + xx * (self.time_maa_g + m_g)))
+        d = self.time_decay + torch.tanh(x_w @ self.time_decay_w1) @ self.time_decay_w2
+        log_w = -d.float().exp()  # log of w_t = exp(−exp(d_t)), kept in fp32
+        heads = (rearrange(t, "b l (h k) -> b l h k", k=self.d_head) for t in (r, k, v, log_w))
+        return *heads, g
+
+    def finish(self, o: Tensor, g: Tensor) -> Tensor:
+        """GroupNorm over heads, gate, output projection; o (B, L, H, d_head) -> (B, L, D)."""
+        B = o.shape[0]
+        o = self.ln_x(rearrange(o, "b l h k -> (b l) (h k)").to(g.dtype))
+        return self.output(rearrange(o, "(b l) d -> b l d", b=B) * g)
+
+    def forward(self, x: Tensor, backend: str) -> Tensor:
+        r, k, v, w, g = self.project(x, _shift(x))
+        op = wkv6_fla if backend == "cuda" else wkv6
+        o, _ = op(r, k, v, w.to(r.dtype) if backend == "cuda" else w, self.time_faaaa)
+        return self.finish(o, g)
+
+    def step(self, x: Tensor, last: Tensor, S: Tensor) -> tuple[Tensor, Tensor]:
+        r, k, v, w, g = self.project(x[:, None], last[:, None])  # L = 1
+        r, k, v, w = (t[:, 0].to(S.dtype) for t in (r, k, v, w))  # (B, H, d_head)
+        o, S = wkv6_step(r, k, v, w, self.time_faaaa.to(S.dtype), S)
+        return self.finish(o[:, None], g)[:, 0], S
+
+
+class ChannelMix(nn.Module):
+    def __init__(self, config: RWKV6Config) -> None:
+        super().__init__()
+        D = config.d_model
+        ramp = torch.arange(D) / D
+        self.time_maa_k = nn.Parameter(1 - ramp**0.5)
+        self.time_maa_r = nn.Parameter(1 - ramp**0.5)
+        d_hidden = round_up(config.mlp_expand * D, 32)
+        self.key = nn.Linear(D, d_hidden, bias=False)
+        self.value = nn.Linear(d_hidden, D, bias=False)
+        self.receptance = nn.Linear(D, D, bias=False)
+
+    def forward(self, x: Tensor, x_prev: Tensor) -> Tensor:
+        xx = x_prev - x
+        k = torch.relu(self.key(x + xx * self.time_maa_k)).square()
+        return torch.sigmoid(self.receptance(x + xx * self.time_maa_r)) * self.value(k)
+
+
+@register("rwkv")
+class RWKV6Block(Block):
+    Config = RWKV6Config
+    cuda_package = "fla"
+
+    def __init__(self, config: RWKV6Config) -> None:
+        super().__init__(config)
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.mixer = TimeMix(config)
+        self.ln2 = nn.LayerNorm(config.d_model)
+        self.mlp = ChannelMix(config)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.mixer(self.ln1(x), self.select_backend(x))
+        h = self.ln2(x)
+        return x + self.mlp(h, _shift(h))
+
+    def init_state(self, batch_size: int) -> State:
+        D, H, K = self.config.d_model, self.mixer.n_heads, self.mixer.d_head
+        factory = self._factory
+        return {
+            "mix_shift": torch.zeros(batch_size, D, **factory),
+            "wkv": torch.zeros(batch_size, H, K, K, device=factory["device"]),  # fp32, as fla
+            "mlp_shift": torch.zeros(batch_size, D, **factory),
+        }
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        h = self.ln1(x)
+        y, S = self.mixer.step(h, state["mix_shift"], state["wkv"])
+        x = x + y
+        h2 = self.ln2(x)
+        x = x + self.mlp(h2[:, None], state["mlp_shift"][:, None])[:, 0]
+        return x, {"mix_shift": h, "wkv": S, "mlp_shift": h2}
+
+    def state_size(self, seq_len: int) -> int:
+        return 2 * self.config.d_model + self.config.d_model * self.config.d_head
