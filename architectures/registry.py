@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from .base import Block, ConfigError
 
 ENTRY_POINT_GROUP = "seqbench.architectures"
-_INFRASTRUCTURE = {"base", "registry", "model", "contract", "layers"}
+_INFRASTRUCTURE = {"base", "registry", "model", "contract", "layers"}  # no blocks inside
 
 _REGISTRY: dict[str, type[Block]] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
