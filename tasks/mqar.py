@@ -9,7 +9,7 @@ of the sequence with gaps drawn without replacement from a power law
 p(g) ∝ (g + 1)^(a - 1), a = 0.01 — most queries come soon after the pairs, a few far
 away, as repeated bigrams do in text. Every position that is neither a pair nor a
 query holds a uniformly random token of the whole vocabulary (Zoology's
-``random_non_queries``).
+``random_non_queries``), or token 0 with ``random_filler=False``.
 
     inputs   k1 v1 k2 v2 k3 v3 · · k2 · · · k1 · k3 · ·
     targets   ·  ·  ·  ·  ·  · · · v2 · · · v1 · v3 · ·   (scored: after each queried key)
@@ -35,10 +35,20 @@ class MQARConfig(TaskConfig):
     vocab_size: int = 8192  # Zoology: large vocabularies (>1k) separate architectures
     n_pairs: int | None = None  # K; None means seq_len // 16, the Zoology sweep
     power_a: float = 0.01  # power-law exponent of the query gaps; 1.0 is uniform
+    # Zoology's random_non_queries: filler drawn from the whole vocabulary. With a small
+    # vocabulary, filler often repeats keys and values and builds false pairs; False
+    # fills with token 0 (neither a key nor a value) instead.
+    random_filler: bool = True
 
     def validate(self) -> None:
         self.require_int("vocab_size", 4)
         self.require_int("n_pairs", 1, optional=True)
+        require(
+            isinstance(self.random_filler, bool),
+            "random_filler",
+            self.random_filler,
+            "must be true or false",
+        )
         require(
             self.n_pairs is None or self.n_pairs <= self.vocab_size // 2 - 1,
             "n_pairs",
@@ -89,7 +99,10 @@ class MQAR(Task):
         gaps = self._power_law_gaps(n, slots, k, generator)  # (n, k) distinct slot indices
         query_at = context + 2 * gaps  # (n, k) positions of the queried keys
 
-        inputs = torch.randint(0, vocab, (n, seq_len), generator=generator)
+        if self.config.random_filler:
+            inputs = torch.randint(0, vocab, (n, seq_len), generator=generator)
+        else:
+            inputs = torch.zeros(n, seq_len, dtype=torch.long)
         inputs[:, 0:context:2] = keys
         inputs[:, 1:context:2] = values
         inputs.scatter_(1, query_at, keys)

@@ -41,7 +41,7 @@ def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
     out_dir = tmp_path / "results"
     code, out, err = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
     assert code == 0, err
-    assert "summary" in out and "acc@12" in out and "acc@20" in out
+    assert "summary" in out and "@12" in out and "@20" in out
     frame = store.load(out_dir)
     assert set(frame["architecture"]) == {"transformer", "lstm"}
     assert (frame["status"] == "ok").all() and len(frame) == 4

@@ -44,7 +44,12 @@ def test_the_five_families_are_registered():
 def test_defaults_are_the_papers_settings():
     assert tasks.config_fields("copy") == {"alphabet": 26, "min_len": None}
     assert tasks.config_fields("selective_copy") == {"n_tokens": 16, "vocab_size": 16}
-    assert tasks.config_fields("mqar") == {"vocab_size": 8192, "n_pairs": None, "power_a": 0.01}
+    assert tasks.config_fields("mqar") == {
+        "vocab_size": 8192,
+        "n_pairs": None,
+        "power_a": 0.01,
+        "random_filler": True,
+    }
     assert tasks.config_fields("induction") == {"vocab_size": 16}
     assert tasks.config_fields("needle")["n_digits"] == 5
     assert tasks.create("copy").vocab_size == 29  # 26 letters + BOS, SEP, PAD
@@ -369,3 +374,16 @@ def test_distinct_draws_are_uniform_ordered_subsets():
         assert counts.numel() == n_outcomes
         expected = 60_000 / n_outcomes
         assert counts.min() > 0.7 * expected and counts.max() < 1.3 * expected
+
+
+def test_mqar_zero_filler_leaves_only_pairs_and_queries():
+    task = tasks.create("mqar", vocab_size=64, random_filler=False)
+    batch = task.sample(4, 64, torch.Generator().manual_seed(0))
+    scored = batch.targets != -100
+    k = task.n_pairs(64)
+    assert (batch.inputs[:, : 2 * k] != 0).all()  # the pairs
+    rest = batch.inputs[:, 2 * k :]
+    assert ((rest == 0) | scored[:, 2 * k :]).all()  # filler is 0 except at the queried keys
+    assert int(scored.sum()) == 4 * k
+    with pytest.raises(tasks.TaskConfigError, match="random_filler='no' must be true or false"):
+        tasks.create("mqar", random_filler="no")

@@ -1,0 +1,629 @@
+"""A shareable report from the results table: one self-contained HTML file, and Markdown.
+
+    write_report(results, curves, out_path) -> Path     # figures embedded as base64, no network
+    markdown_summary(results) -> str                     # leaderboard + claims, for the terminal
+
+Sections: leaderboard per task, figures (bench.plots), cost table, claims checked, the
+environment and the exact configs. The numbers behind each section come from plain
+functions (`leaderboard`, `cost_table`, `check_claims`) so tests and notebooks can use
+them without HTML.
+
+Claims are checked from the data, never assumed; each gets "holds", "does not hold" or
+"not enough data" and the measured figure behind the verdict:
+
+(a) attention cost is quadratic in length: log-log slope of Transformer time per sequence
+    (L / tokens-per-s) at the long end of the cost rows, holds if slope >= 1.5;
+(b) RWKV / Mamba cost is linear: the same slope within [0.8, 1.25];
+(c) decode memory is constant for recurrent blocks: state_bytes flat in length for
+    lstm / rwkv / mamba, growing for the Transformer;
+(d) attention solves MQAR at small width where others do not: Transformer accuracy at the
+    smallest width >= 0.9 while the best attention-free block stays below 0.9.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import plots
+from bench.plots import PlotError, check_results, format_bytes, format_count, format_length
+
+HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not enough data"
+QUADRATIC_SLOPE = 1.5
+LINEAR_SLOPE = (0.8, 1.25)
+SOLVED = 0.9
+RECURRENT = ("lstm", "rwkv", "mamba")
+ATTENTION = ("transformer",)
+
+ENVIRONMENT_COLUMNS = (
+    "device",
+    "device_name",
+    "backend",
+    "dtype",
+    "memory_kind",
+    "python_version",
+    "torch_version",
+    "cuda_version",
+    "git_commit",
+    "seqbench_version",
+)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float]:
+    values = values.dropna()
+    if values.empty:
+        return math.nan, math.nan
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per task, one row per (architecture, d_model, n_layers, train length), ranked.
+
+    Accuracy at the training length and at the task's longest eval length, exact match at
+    the training length; mean and sd over seeds (needle rows averaged over depth first).
+    `seeds` reads "ok/total"; `longest_status` says why a longest-length cell is empty.
+    """
+    check_results(results)
+    runs = plots.per_run_accuracy(results, statuses=("ok", "oom", "diverged", "error"))
+    boards: dict[str, pd.DataFrame] = {}
+    for task in plots._ordered_tasks(runs["task"].unique()):
+        in_task = runs[runs["task"] == task]
+        longest = in_task["eval_seq_len"].max()
+        keys = [
+            c
+            for c in ("architecture", "d_model", "n_layers", "train_seq_len")
+            if c in in_task.columns
+        ]
+        records = []
+        for key, group in in_task.groupby(keys, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            at_train = group[group["eval_seq_len"] == group["train_seq_len"]]
+            at_long = group[group["eval_seq_len"] == longest]
+            ok_train = at_train[at_train["status"] == "ok"]
+            ok_long = at_long[at_long["status"] == "ok"]
+            acc, acc_sd = _mean_std(ok_train["accuracy"])
+            long_acc, long_sd = _mean_std(ok_long["accuracy"])
+            em, em_sd = (
+                _mean_std(ok_train["exact_match"])
+                if "exact_match" in group
+                else (math.nan, math.nan)
+            )
+            bad = at_long.loc[at_long["status"] != "ok", "status"]
+            records.append(
+                {
+                    **dict(zip(keys, key, strict=True)),
+                    "params": group["params"].iloc[0] if "params" in group else math.nan,
+                    "seeds": f"{ok_train['config_hash'].nunique()}/{group['config_hash'].nunique()}",
+                    "acc_train": acc,
+                    "acc_train_sd": acc_sd,
+                    "acc_longest": long_acc,
+                    "acc_longest_sd": long_sd,
+                    "longest_len": longest,
+                    "longest_status": ""
+                    if ok_long.shape[0]
+                    else (bad.iloc[0] if len(bad) else "not run"),
+                    "exact_match": em,
+                    "exact_match_sd": em_sd,
+                }
+            )
+        board = pd.DataFrame(records)
+        board = board.sort_values(["acc_train", "acc_longest"], ascending=False, na_position="last")
+        board.insert(0, "rank", range(1, len(board) + 1))
+        boards[task] = board.reset_index(drop=True)
+    return boards
+
+
+def cost_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Per architecture: params, tokens/s, peak memory, state bytes; and where they come from.
+
+    From cost rows at the longest length every architecture finished (OOM counted in
+    `max_ok_len`), else from eval rows at the training length (median over runs).
+    """
+    check_results(results)
+    cost = results[results["row_kind"] == "cost"]
+    metrics = [
+        c
+        for c in (
+            "params",
+            "train_tokens_per_s",
+            "prefill_tokens_per_s",
+            "decode_tokens_per_s",
+            "peak_memory_train_bytes",
+            "peak_memory_infer_bytes",
+            "state_bytes",
+        )
+        if c in results.columns
+    ]
+    if not cost.empty:
+        ok = cost[cost["status"] == "ok"]
+        per_arch_lengths = ok.groupby("architecture")["eval_seq_len"].apply(set)
+        common = set.intersection(*per_arch_lengths) if len(per_arch_lengths) else set()
+        length = max(common) if common else ok["eval_seq_len"].min()
+        rows = ok[ok["eval_seq_len"] == length]
+        table = rows.groupby("architecture")[metrics].median()
+        table["max_ok_len"] = ok.groupby("architecture")["eval_seq_len"].max()
+        failed = cost[cost["status"] != "ok"].groupby("architecture")["eval_seq_len"].min()
+        table["first_failure"] = failed.reindex(table.index).map(
+            lambda v: "" if pd.isna(v) else f"{format_length(v)}"
+        )
+        source = f"cost rows at L={format_length(length)}, the longest length every architecture finished"
+    else:
+        runs = results[
+            (results["row_kind"] == "eval")
+            & (results["status"] == "ok")
+            & (results["eval_seq_len"] == results["train_seq_len"])
+        ].drop_duplicates("config_hash")
+        if runs.empty:
+            return pd.DataFrame(), "no ok rows carry cost measurements"
+        table = runs.groupby("architecture")[metrics].median()
+        lengths = sorted(runs["train_seq_len"].dropna().unique())
+        source = (
+            "eval runs at their training length (L="
+            + ", ".join(format_length(v) for v in lengths)
+            + "), median over runs"
+        )
+    order = plots.architecture_order(table.index)
+    return table.reindex(order).reset_index(), source
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    statement: str
+    verdict: str  # HOLDS, FAILS or UNKNOWN
+    evidence: str
+
+
+def loglog_slope(
+    lengths: np.ndarray, values: np.ndarray, *, long_end: bool = True
+) -> tuple[float, float, float]:
+    """Least-squares slope of log(value) on log(length) over the longest half (>= 3 points).
+
+    Returns (slope, first length, last length) of the fitted range; NaN slope if < 3 points.
+    """
+    order = np.argsort(lengths)
+    lengths, values = np.asarray(lengths, float)[order], np.asarray(values, float)[order]
+    keep = np.isfinite(values) & (values > 0) & (lengths > 0)
+    lengths, values = lengths[keep], values[keep]
+    if len(lengths) < 3:
+        return math.nan, math.nan, math.nan
+    if long_end:
+        n = max(3, math.ceil(len(lengths) / 2))
+        lengths, values = lengths[-n:], values[-n:]
+    slope = float(np.polyfit(np.log(lengths), np.log(values), 1)[0])
+    return slope, float(lengths[0]), float(lengths[-1])
+
+
+def _time_per_sequence(results: pd.DataFrame, architecture: str) -> tuple[pd.Series, str] | None:
+    """Median seconds per sequence by length, from prefill (else training) throughput."""
+    rows = results[
+        (results["row_kind"] == "cost")
+        & (results["status"] == "ok")
+        & (results["architecture"] == architecture)
+    ]
+    for column, label in (("prefill_tokens_per_s", "prefill"), ("train_tokens_per_s", "training")):
+        if column not in rows.columns:
+            continue
+        data = rows.dropna(subset=[column])
+        data = data[data[column] > 0]
+        if data.empty:
+            continue
+        if "d_model" in data.columns and data["d_model"].nunique() > 1:
+            widest = data.groupby("d_model")["eval_seq_len"].nunique().idxmax()
+            data = data[data["d_model"] == widest]
+        seconds = (data["eval_seq_len"] / data[column]).groupby(data["eval_seq_len"]).median()
+        if len(seconds) >= 3:
+            return seconds, label
+    return None
+
+
+def _slope_text(architecture: str, seconds: pd.Series, label: str) -> tuple[float, str]:
+    slope, lo, hi = loglog_slope(seconds.index.to_numpy(), seconds.to_numpy())
+    return slope, (
+        f"{architecture} {label} time per sequence ∝ L^{slope:.2f} "
+        f"over L={format_length(lo)}–{format_length(hi)}"
+    )
+
+
+def _claim_quadratic(results: pd.DataFrame) -> Claim:
+    statement = "Attention cost grows quadratically with sequence length"
+    found = _time_per_sequence(results, "transformer")
+    if found is None:
+        return Claim(
+            "a", statement, UNKNOWN, "needs ≥ 3 ok Transformer cost rows (run the `scaling` preset)"
+        )
+    slope, text = _slope_text("transformer", *found)
+    verdict = HOLDS if slope >= QUADRATIC_SLOPE else FAILS
+    rows = results[(results["row_kind"] == "cost") & (results["architecture"] == "transformer")]
+    oom = rows.loc[rows["status"] == "oom", "eval_seq_len"]
+    if len(oom):
+        text += f"; out of memory from L={format_length(oom.min())}"
+    return Claim("a", statement, verdict, f"{text} (quadratic if ≥ {QUADRATIC_SLOPE})")
+
+
+def _claim_linear(results: pd.DataFrame) -> Claim:
+    statement = "RWKV and Mamba cost grows linearly with sequence length"
+    parts, verdicts = [], []
+    for name in ("rwkv", "mamba"):
+        found = _time_per_sequence(results, name)
+        if found is None:
+            continue
+        slope, text = _slope_text(name, *found)
+        if slope < LINEAR_SLOPE[0]:
+            text += " (sub-linear: the device is not saturated at these lengths)"
+        parts.append(text)
+        verdicts.append(LINEAR_SLOPE[0] <= slope <= LINEAR_SLOPE[1])
+    if not parts:
+        return Claim(
+            "b",
+            statement,
+            UNKNOWN,
+            "needs ≥ 3 ok RWKV or Mamba cost rows (run the `scaling` preset)",
+        )
+    verdict = HOLDS if all(verdicts) else FAILS
+    return Claim(
+        "b",
+        statement,
+        verdict,
+        "; ".join(parts) + f" (linear if within {LINEAR_SLOPE[0]}–{LINEAR_SLOPE[1]})",
+    )
+
+
+def _state_by_length(results: pd.DataFrame, architecture: str) -> pd.Series | None:
+    """Median state bytes by length for the config with the most lengths."""
+    if "state_bytes" not in results.columns:
+        return None
+    rows = results[
+        (results["architecture"] == architecture)
+        & (results["status"] == "ok")
+        & results["state_bytes"].notna()
+    ]
+    if rows.empty:
+        return None
+    keys = [c for c in ("row_kind", "task", "d_model", "n_layers") if c in rows.columns]
+    groups = rows.groupby(keys, dropna=False)
+    best = max(groups, key=lambda item: item[1]["eval_seq_len"].nunique())[1]
+    series = best.groupby("eval_seq_len")["state_bytes"].median()
+    return series if len(series) >= 2 else None
+
+
+def _claim_constant_state(results: pd.DataFrame) -> Claim:
+    statement = "Decode memory (recurrent state) is constant in length for LSTM / RWKV / Mamba, growing for attention"
+    parts, ok = [], True
+    recurrent_seen = False
+    for name in (*RECURRENT, *ATTENTION):
+        series = _state_by_length(results, name)
+        if series is None:
+            continue
+        lo_len, hi_len = series.index.min(), series.index.max()
+        lo, hi = series.iloc[0], series.iloc[-1]
+        ratio = hi / lo if lo > 0 else math.inf
+        span = f"L={format_length(lo_len)}→{format_length(hi_len)}"
+        if name in RECURRENT:
+            recurrent_seen = True
+            flat = series.max() <= series.min() * 1.01
+            ok &= flat
+            parts.append(
+                f"{name} {format_bytes(lo)} → {format_bytes(hi)} over {span}"
+                + ("" if flat else " (grows)")
+            )
+        else:
+            grows = ratio >= 0.5 * (hi_len / lo_len)
+            ok &= grows
+            parts.append(
+                f"{name} {format_bytes(lo)} → {format_bytes(hi)} (×{ratio:.0f}) over {span}"
+            )
+    if not recurrent_seen:
+        return Claim(
+            "c", statement, UNKNOWN, "needs state_bytes at ≥ 2 lengths for lstm, rwkv or mamba"
+        )
+    return Claim("c", statement, HOLDS if ok else FAILS, "; ".join(parts))
+
+
+def _claim_mqar(results: pd.DataFrame) -> Claim:
+    statement = "Attention solves MQAR at small width where attention-free blocks do not"
+    runs = plots.per_run_accuracy(results)
+    runs = runs[(runs["task"] == "mqar") & (runs["eval_seq_len"] == runs["train_seq_len"])]
+    runs = runs.dropna(subset=["accuracy"])
+    if "d_model" not in runs.columns:
+        runs = runs.assign(d_model=0)
+    attention = runs[runs["architecture"].isin(ATTENTION)]
+    others = runs[~runs["architecture"].isin(ATTENTION)]
+    widths = sorted(set(attention["d_model"]) & set(others["d_model"]))
+    if not widths:
+        return Claim(
+            "d",
+            statement,
+            UNKNOWN,
+            "needs ok MQAR runs of the Transformer and an attention-free block at one width",
+        )
+    width = widths[0]
+    att = attention.loc[attention["d_model"] == width, "accuracy"].mean()
+    by_arch = others[others["d_model"] == width].groupby("architecture")["accuracy"].mean()
+    best_name, best = by_arch.idxmax(), by_arch.max()
+    verdict = HOLDS if att >= SOLVED and best < SOLVED else FAILS
+    evidence = (
+        f"d_model={width:.0f}: transformer {att:.3f} vs best attention-free {best_name} {best:.3f} "
+        f"(token accuracy at training length, mean over seeds; solved if ≥ {SOLVED})"
+    )
+    return Claim("d", statement, verdict, evidence)
+
+
+def check_claims(results: pd.DataFrame) -> list[Claim]:
+    check_results(results)
+    return [
+        _claim_quadratic(results),
+        _claim_linear(results),
+        _claim_constant_state(results),
+        _claim_mqar(results),
+    ]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _pm(mean: float, sd: float) -> str:
+    if not np.isfinite(mean):
+        return "—"
+    return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
+
+
+def _board_display(board: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({"rank": board["rank"], "architecture": board["architecture"]})
+    for column in ("d_model", "n_layers"):
+        if column in board:
+            out[column] = board[column].map(lambda v: "—" if pd.isna(v) else f"{v:.0f}")
+    if "params" in board:
+        out["params"] = board["params"].map(format_count)
+    out["seeds ok"] = board["seeds"]
+    train = board["train_seq_len"].map(format_length) if "train_seq_len" in board else "train"
+    out["acc @ train L"] = [
+        f"{_pm(m, s)} (L={t})"
+        for m, s, t in zip(board["acc_train"], board["acc_train_sd"], train, strict=True)
+    ]
+    longest = format_length(board["longest_len"].iloc[0]) if len(board) else "?"
+    out[f"acc @ L={longest}"] = [
+        _pm(m, s) if np.isfinite(m) else (status.upper() if status == "oom" else status or "—")
+        for m, s, status in zip(
+            board["acc_longest"], board["acc_longest_sd"], board["longest_status"], strict=True
+        )
+    ]
+    out["exact match @ train L"] = [
+        _pm(m, s) for m, s in zip(board["exact_match"], board["exact_match_sd"], strict=True)
+    ]
+    return out
+
+
+_COST_LABELS = {
+    "params": ("params", format_count),
+    "train_tokens_per_s": ("train tokens/s", format_count),
+    "prefill_tokens_per_s": ("prefill tokens/s", format_count),
+    "decode_tokens_per_s": ("decode tokens/s", format_count),
+    "peak_memory_train_bytes": ("peak mem train", format_bytes),
+    "peak_memory_infer_bytes": ("peak mem infer", format_bytes),
+    "state_bytes": ("state / sequence", format_bytes),
+    "max_ok_len": ("longest ok L", format_length),
+    "first_failure": ("first OOM/fail L", str),
+}
+
+
+def _cost_display(table: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({"architecture": table["architecture"]})
+    for column, (label, fmt) in _COST_LABELS.items():
+        if column in table:
+            out[label] = table[column].map(
+                lambda v, fmt=fmt: "—" if isinstance(v, float) and not np.isfinite(v) else fmt(v)
+            )
+    return out
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def markdown_summary(results: pd.DataFrame) -> str:
+    """Leaderboard per task and the claims checked, as Markdown for the terminal."""
+    boards = leaderboard(results)
+    claims = check_claims(results)
+    lines = ["# seqbench summary", ""]
+    if not boards:
+        lines += ["No eval rows: nothing to rank.", ""]
+    for task, board in boards.items():
+        lines += [f"## {task}", "", _markdown_table(_board_display(board)), ""]
+    lines += ["## Claims checked", ""]
+    for claim in claims:
+        lines.append(f"- ({claim.key}) {claim.statement}: **{claim.verdict}** — {claim.evidence}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+padding:0 1rem;color:#222;line-height:1.45}
+h1{margin-bottom:.2rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
+nav a{margin-right:1rem}.meta{color:#666}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}
+th{background:#f3f4f6}td:nth-child(2),th:nth-child(2){text-align:left}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}
+figure{margin:1rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.9rem}
+.holds{color:#0a7d32;font-weight:600}.fails{color:#b42318;font-weight:600}.unknown{color:#8a6d00;font-weight:600}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem}
+details{margin:.3rem 0}summary{cursor:pointer}
+.note{color:#8a6d00}
+"""
+
+_CAPTIONS = {
+    "accuracy_vs_length": "Token accuracy against evaluation length, one panel per task, mean ± sd over seeds; "
+    "the dotted line is the training length and the shaded side is extrapolation. Needle rows are averaged over depth.",
+    "throughput_vs_length": "Training, prefill and decode throughput against sequence length (log-log) from the "
+    "cost rows; crosses on the bottom edge mark lengths that ran out of memory.",
+    "memory_vs_length": "Peak memory of a training step and an inference forward against sequence length (log-log).",
+    "accuracy_vs_state": "Accuracy at the training length against the recurrent state one sequence needs "
+    "(Zoology's recall–memory trade-off); one point per run, dashed line the Pareto frontier.",
+    "needle_heatmap": "Needle retrieval accuracy by context length and needle depth, one panel per architecture.",
+    "sample_efficiency": "Training-batch accuracy against training examples seen (Jelassi et al. 2024), mean ± sd over seeds.",
+}
+
+
+def _html_table(frame: pd.DataFrame, *, color_column: str | None = "architecture") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for record in frame.itertuples(index=False):
+        cells = []
+        for column, value in zip(frame.columns, record, strict=True):
+            text = html.escape(str(value))
+            if column == color_column:
+                text = f'<span class="swatch" style="background:{plots.architecture_color(str(value))}"></span>{text}'
+            cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _embed(fig, image_format: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=image_format, dpi=110)
+    mime = "image/svg+xml" if image_format == "svg" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+def _environment_table(results: pd.DataFrame) -> pd.DataFrame:
+    columns = [c for c in ENVIRONMENT_COLUMNS if c in results.columns]
+    if not columns:
+        return pd.DataFrame()
+    runs = results.drop_duplicates("config_hash").fillna({c: "" for c in columns})
+    grouped = runs.groupby(columns, dropna=False).agg(
+        runs=("config_hash", "nunique"),
+        architectures=("architecture", lambda s: ", ".join(plots.architecture_order(s.unique()))),
+    )
+    return grouped.reset_index()[["architectures", *columns, "runs"]]
+
+
+def _configs_html(results: pd.DataFrame) -> str:
+    if "config_json" not in results.columns:
+        return "<p class='note'>The results carry no config_json.</p>"
+    runs = results.dropna(subset=["config_json"]).drop_duplicates("config_json")
+    sort = [c for c in ("sweep", "architecture", "task", "seed") if c in runs.columns]
+    runs = runs.sort_values(sort)
+    items = []
+    for run in runs.itertuples(index=False):
+        try:
+            text = json.dumps(json.loads(run.config_json), indent=2, sort_keys=True)
+        except (TypeError, ValueError):
+            text = str(run.config_json)
+        label = " · ".join(str(getattr(run, c)) for c in sort)
+        items.append(
+            f"<details><summary>{html.escape(label)} <code>{html.escape(str(run.config_hash))}</code></summary>"
+            f"<pre>{html.escape(text)}</pre></details>"
+        )
+    return f"<p>{len(runs)} distinct configs.</p>" + "".join(items)
+
+
+def render_html(
+    results: pd.DataFrame, curves: pd.DataFrame | None = None, *, image_format: str = "png"
+) -> str:
+    """The report as one HTML string (figures inline as base64 data URIs)."""
+    if image_format not in ("png", "svg"):
+        raise PlotError(f"unknown report image format {image_format!r}; choose from png, svg")
+    check_results(results)
+    built, skipped = plots.figures(results, curves)
+    boards = leaderboard(results)
+    claims = check_claims(results)
+    costs, cost_source = cost_table(results)
+    sweeps = (
+        ", ".join(sorted(str(s) for s in results["sweep"].dropna().unique()))
+        if "sweep" in results
+        else ""
+    )
+    status_counts = ", ".join(f"{k} {v}" for k, v in results["status"].value_counts().items())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>seqbench report{' — ' + html.escape(sweeps) if sweeps else ''}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>seqbench report</h1><p class='meta'>sweep(s): {html.escape(sweeps) or '—'} · "
+        f"{results['config_hash'].nunique()} runs, {len(results)} rows ({html.escape(status_counts)}) · generated {stamp}</p>",
+        "<nav><a href='#leaderboard'>Leaderboard</a><a href='#claims'>Claims</a><a href='#figures'>Figures</a>"
+        "<a href='#cost'>Cost</a><a href='#environment'>Environment</a><a href='#configs'>Configs</a></nav>",
+        "<h2 id='leaderboard'>Leaderboard</h2>",
+        "<p>Token accuracy (mean ± sd over seeds that finished) at the training length and at the longest "
+        "evaluation length, exact match at the training length; ranked by accuracy at the training length.</p>",
+    ]
+    if not boards:
+        out.append("<p class='note'>No eval rows: nothing to rank.</p>")
+    for task, board in boards.items():
+        out += [f"<h3>{html.escape(task)}</h3>", _html_table(_board_display(board))]
+
+    out.append(
+        "<h2 id='claims'>Claims checked</h2><table><thead><tr><th>claim</th><th>statement</th>"
+        "<th>verdict</th><th>measured</th></tr></thead><tbody>"
+    )
+    for claim in claims:
+        css = {HOLDS: "holds", FAILS: "fails"}.get(claim.verdict, "unknown")
+        out.append(
+            f"<tr><td>({claim.key})</td><td style='text-align:left'>{html.escape(claim.statement)}</td>"
+            f"<td class='{css}'>{claim.verdict}</td><td style='text-align:left'>{html.escape(claim.evidence)}</td></tr>"
+        )
+    out.append("</tbody></table>")
+
+    out.append("<h2 id='figures'>Figures</h2>")
+    for name, fig in built.items():
+        out.append(
+            f"<figure id='fig-{name}'><img alt='{html.escape(plots.TITLES[name])}' src='{_embed(fig, image_format)}'>"
+            f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>"
+        )
+    for name, reason in skipped.items():
+        out.append(
+            f"<p class='note'>Skipped {html.escape(plots.TITLES[name])}: {html.escape(reason)}.</p>"
+        )
+
+    out.append("<h2 id='cost'>Cost</h2>")
+    if costs.empty:
+        out.append(f"<p class='note'>{html.escape(cost_source)}.</p>")
+    else:
+        out += [
+            f"<p>From {html.escape(cost_source)}; medians.</p>",
+            _html_table(_cost_display(costs)),
+        ]
+
+    out.append("<h2 id='environment'>Environment</h2>")
+    env = _environment_table(results)
+    out.append(_html_table(env) if not env.empty else "<p class='note'>No environment columns.</p>")
+    out += ["<h2 id='configs'>Configs</h2>", _configs_html(results), "</body></html>"]
+    return "\n".join(out)
+
+
+def write_report(
+    results: pd.DataFrame, curves: pd.DataFrame | None, out_path: Path, *, image_format: str = "png"
+) -> Path:
+    """Write the self-contained HTML report to `out_path` (parents created) and return it."""
+    text = render_html(results, curves, image_format=image_format)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path

@@ -1,0 +1,302 @@
+"""A realistic synthetic results table for plot and report tests.
+
+`results()` returns a DataFrame with every column of docs/results-schema.md, shaped like
+a real sweep: five architectures trained on copy / selective_copy / mqar / induction /
+needle with several seeds, evaluated at lengths beyond the training length (needle rows
+per depth), plus a cost-only `scaling` sweep at 2^8..2^13 tokens where the Transformer
+runs out of memory at the long end. The numbers follow the published trends (attention
+solves recall at small width and fails to extrapolate; recurrent state is constant while
+the KV cache and Monarch's convolution history grow with length) so that claim checks
+have something to find. `curves(results)` gives the matching training curves.
+
+Everything is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+
+ARCHITECTURES = ("transformer", "lstm", "rwkv", "monarch", "mamba")
+TASKS = ("copy", "selective_copy", "mqar", "induction", "needle")
+TRAIN_LEN = 256
+EVAL_LENS = (128, 256, 512, 1024, 2048)
+NEEDLE_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+COST_LENS = tuple(2**k for k in range(8, 14))
+FLOAT32 = 4
+
+# Token accuracy at the training length, per (architecture, task).
+_BASE_ACCURACY = {
+    "transformer": {
+        "copy": 1.0,
+        "selective_copy": 0.99,
+        "mqar": 0.99,
+        "induction": 1.0,
+        "needle": 0.99,
+    },
+    "lstm": {"copy": 0.42, "selective_copy": 0.55, "mqar": 0.18, "induction": 0.6, "needle": 0.35},
+    "rwkv": {"copy": 0.71, "selective_copy": 0.9, "mqar": 0.55, "induction": 0.93, "needle": 0.7},
+    "monarch": {
+        "copy": 0.83,
+        "selective_copy": 0.8,
+        "mqar": 0.48,
+        "induction": 0.9,
+        "needle": 0.62,
+    },
+    "mamba": {
+        "copy": 0.88,
+        "selective_copy": 0.97,
+        "mqar": 0.72,
+        "induction": 0.98,
+        "needle": 0.85,
+    },
+}
+# Fraction of accuracy lost per doubling of length past training (attention falls hardest).
+_EXTRAPOLATION_DECAY = {
+    "transformer": 0.45,
+    "lstm": 0.12,
+    "rwkv": 0.08,
+    "monarch": 0.2,
+    "mamba": 0.05,
+}
+_PARAMS_PER_LAYER = {"transformer": 12, "lstm": 16, "rwkv": 13, "monarch": 10, "mamba": 7}
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def state_bytes(architecture: str, seq_len: int, d_model: int, n_layers: int) -> float:
+    """Recurrent state per sequence after `seq_len` tokens, all layers."""
+    per_layer = {
+        "transformer": 2 * seq_len * d_model,  # K and V cache
+        "monarch": seq_len * d_model,  # the long convolution keeps the whole input history
+        "lstm": 2 * d_model,  # h and c
+        "rwkv": d_model * 64 + 2 * d_model,  # wkv matrix per head (d_head=64) + token shifts
+        "mamba": 2 * d_model * (16 + 4),  # expand=2: SSM state (d_state=16) + conv window
+    }[architecture]
+    return float(per_layer * n_layers * FLOAT32)
+
+
+def _environment(architecture: str) -> dict[str, object]:
+    return {
+        "device": "cuda",
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "backend": "cuda" if architecture in ("transformer", "mamba", "rwkv") else "torch",
+        "dtype": "bfloat16",
+        "python_version": "3.11.9",
+        "torch_version": "2.5.1",
+        "cuda_version": "12.4",
+        "git_commit": "88e7c66",
+        "seqbench_version": "0.1.0",
+        "memory_kind": "cuda_allocator",
+    }
+
+
+def _base_row(config: dict, sweep: str, row_kind: str) -> dict[str, object]:
+    model, train = config["model"], config["train"]
+    params = _PARAMS_PER_LAYER[model["architecture"]] * model["d_model"] ** 2 * model["n_layers"]
+    row = {
+        "config_hash": _hash(config),
+        "sweep": sweep,
+        "row_kind": row_kind,
+        "architecture": model["architecture"],
+        "task": config["task"]["name"],
+        "seed": config["seed"],
+        "status": "ok",
+        "error": "",
+        "params": int(params + 2 * 64 * model["d_model"]),
+        "d_model": model["d_model"],
+        "n_layers": model["n_layers"],
+        "train_steps": train["steps"],
+        "config_json": json.dumps(config, sort_keys=True),
+        **_environment(model["architecture"]),
+    }
+    for section in ("model", "task", "train", "eval", "measure"):
+        for key, value in config.get(section, {}).items():
+            row[f"{section}.{key}"] = json.dumps(value) if isinstance(value, list) else value
+    return row
+
+
+def _eval_rows(
+    rng: np.random.Generator, architecture: str, task: str, seed: int, d_model: int
+) -> list[dict]:
+    config = {
+        "model": {"architecture": architecture, "d_model": d_model, "n_layers": 2},
+        "task": {"name": task, "vocab_size": 64},
+        "train": {"seq_len": TRAIN_LEN, "steps": 2000, "batch_size": 32, "lr": 1e-3},
+        "eval": {"seq_lens": list(EVAL_LENS), "n_examples": 256},
+        "measure": {"repeats": 5},
+        "seed": seed,
+    }
+    base = _BASE_ACCURACY[architecture][task]
+    if task == "mqar" and architecture != "transformer" and d_model > 64:
+        base = min(0.97, base + 0.2)  # wider recurrent state recalls more (Zoology)
+    base = float(np.clip(base + rng.normal(0, 0.015), 0.0, 1.0))
+    diverged = architecture == "lstm" and task == "selective_copy" and seed == 2
+    steps_to_99 = float(rng.integers(300, 1500)) if base > 0.985 else float("nan")
+    throughput_scale = {
+        "transformer": 1.0,
+        "lstm": 0.35,
+        "rwkv": 0.8,
+        "monarch": 0.9,
+        "mamba": 0.85,
+    }
+    common = _base_row(config, "zoology", "eval")
+    common.update(
+        train_seq_len=TRAIN_LEN,
+        steps_to_99=steps_to_99,
+        final_loss=float(-np.log(max(base, 1e-3)) + rng.uniform(0, 0.05)),
+        train_tokens_per_s=2.5e5 * throughput_scale[architecture] * rng.uniform(0.95, 1.05),
+        prefill_tokens_per_s=9e5 * throughput_scale[architecture] * rng.uniform(0.95, 1.05),
+        decode_tokens_per_s=4e4
+        * rng.uniform(0.95, 1.05)
+        * (0.6 if architecture == "transformer" else 1),
+        peak_memory_train_bytes=2.0e8 * (d_model / 64) * rng.uniform(0.98, 1.02),
+        peak_memory_infer_bytes=6.0e7 * (d_model / 64) * rng.uniform(0.98, 1.02),
+        wall_time_s=float(rng.uniform(40, 90)),
+    )
+    rows = []
+    depths = NEEDLE_DEPTHS if task == "needle" else (float("nan"),)
+    for eval_len in EVAL_LENS:
+        doublings = max(0.0, np.log2(eval_len / TRAIN_LEN))
+        length_acc = base * (1 - _EXTRAPOLATION_DECAY[architecture]) ** doublings
+        for depth in depths:
+            acc = length_acc
+            if task == "needle" and architecture != "transformer":
+                acc *= 1 - 0.5 * (1 - depth) * min(1.0, eval_len / 1024)  # early needles fade
+            acc = float(np.clip(acc + rng.normal(0, 0.01), 0.0, 1.0))
+            row = dict(common)
+            row.update(
+                eval_seq_len=eval_len,
+                needle_depth=depth,
+                accuracy=acc,
+                exact_match=float(acc**8),
+                state_bytes=state_bytes(architecture, eval_len, d_model, 2),
+            )
+            if architecture == "transformer" and task == "needle" and eval_len == EVAL_LENS[-1]:
+                row.update(
+                    status="oom", error="CUDA out of memory", accuracy=np.nan, exact_match=np.nan
+                )
+            if diverged:
+                row.update(
+                    status="diverged",
+                    error="loss is NaN at step 412",
+                    accuracy=np.nan,
+                    exact_match=np.nan,
+                )
+            rows.append(row)
+    return rows
+
+
+def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
+    d_model, n_layers = 256, 4
+    config = {
+        "model": {"architecture": architecture, "d_model": d_model, "n_layers": n_layers},
+        "task": {"name": "none"},
+        "train": {"batch_size": 8, "steps": 0},
+        "eval": {"seq_lens": list(COST_LENS)},
+        "measure": {"repeats": 10},
+        "seed": 0,
+    }
+    common = _base_row(config, "scaling", "cost")
+    common.update(
+        task="none",
+        train_seq_len=np.nan,
+        needle_depth=np.nan,
+        accuracy=np.nan,
+        exact_match=np.nan,
+        steps_to_99=np.nan,
+        final_loss=np.nan,
+        wall_time_s=float(rng.uniform(20, 40)),
+    )
+    # Seconds per sequence: a linear part for every block, a quadratic one for attention.
+    linear = {"transformer": 2e-7, "lstm": 1.5e-6, "rwkv": 3e-7, "monarch": 4e-7, "mamba": 2.5e-7}
+    quadratic = 4e-10 if architecture == "transformer" else 0.0
+    overhead = 2e-5  # launch / Python overhead per call
+    activations = {"transformer": 1.0, "lstm": 0.6, "rwkv": 1.4, "monarch": 2.0, "mamba": 0.8}
+    kv_read = 2e-9 if architecture == "transformer" else 0.0  # decode reads the cache
+    rows = []
+    for length in COST_LENS:
+        t = overhead + linear[architecture] * length + quadratic * length**2
+        t *= rng.uniform(0.97, 1.03)
+        row = dict(common)
+        row.update(
+            eval_seq_len=length,
+            train_tokens_per_s=length / (3 * t),
+            prefill_tokens_per_s=length / t,
+            decode_tokens_per_s=8 / (overhead / 4 + linear[architecture] * 8 + kv_read * length),
+            peak_memory_train_bytes=3e7
+            + length * 4e4 * activations[architecture]
+            + (length**2 * 64 if architecture == "transformer" else 0),
+            peak_memory_infer_bytes=1e7
+            + length * 1e4 * activations[architecture]
+            + (length**2 * 16 if architecture == "transformer" else 0),
+            state_bytes=state_bytes(architecture, length, d_model, n_layers),
+        )
+        if architecture == "transformer" and length == COST_LENS[-1]:
+            row.update(status="oom", error="CUDA out of memory. Tried to allocate 8.00 GiB")
+            for key in (
+                "train_tokens_per_s",
+                "prefill_tokens_per_s",
+                "decode_tokens_per_s",
+                "peak_memory_train_bytes",
+                "peak_memory_infer_bytes",
+            ):
+                row[key] = np.nan
+        rows.append(row)
+    return rows
+
+
+def results(
+    seed: int = 0,
+    *,
+    architectures: tuple[str, ...] = ARCHITECTURES,
+    tasks: tuple[str, ...] = TASKS,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    cost: bool = True,
+) -> pd.DataFrame:
+    """The results table of a made-up sweep, columns as in docs/results-schema.md."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+    for architecture in architectures:
+        for task in tasks:
+            widths = (64, 128) if task == "mqar" else (64,)
+            for d_model in widths:
+                for run_seed in seeds:
+                    rows += _eval_rows(rng, architecture, task, run_seed, d_model)
+        if cost:
+            rows += _cost_rows(rng, architecture)
+    frame = pd.DataFrame(rows)
+    frame["seed"] = frame["seed"].astype(int)
+    return frame
+
+
+def curves(results_frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Training curves (`bench.store.load_curves` layout) for the ok eval runs."""
+    rng = np.random.default_rng(seed)
+    runs = results_frame[(results_frame["row_kind"] == "eval") & (results_frame["status"] == "ok")]
+    runs = runs[runs["eval_seq_len"] == runs["train_seq_len"]].drop_duplicates("config_hash")
+    speed = {"transformer": 1.0, "lstm": 0.25, "rwkv": 0.5, "monarch": 0.6, "mamba": 0.7}
+    rows = []
+    for run in runs.itertuples():
+        final = float(np.clip(run.accuracy + 0.01, 0, 1))
+        rate = speed.get(run.architecture, 0.5) * rng.uniform(0.9, 1.1) / 400
+        for step in range(0, int(run.train_steps) + 1, 100):
+            acc = final * (1 - np.exp(-rate * step)) + (1 - (1 - np.exp(-rate * step))) * 1 / 64
+            rows.append(
+                {
+                    "config_hash": run.config_hash,
+                    "architecture": run.architecture,
+                    "task": run.task,
+                    "seed": run.seed,
+                    "step": step,
+                    "examples": step * 32,
+                    "loss": float(-np.log(max(acc, 1e-3))),
+                    "accuracy": float(np.clip(acc + rng.normal(0, 0.01), 0, 1)),
+                }
+            )
+    return pd.DataFrame(rows)
