@@ -52,9 +52,19 @@ def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
 
 def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
     config = write_toml(tmp_path / "tiny.toml", tiny())
-    code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--dry-run",
-                            "--out", str(tmp_path / "r"), "--set", "grid.seed=[0, 1, 2]",
-                            "--set", 'grid.task=["copy", "induction"]')
+    code, out, _ = seqbench(
+        monkeypatch,
+        capsys,
+        "run",
+        str(config),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "r"),
+        "--set",
+        "grid.seed=[0, 1, 2]",
+        "--set",
+        'grid.task=["copy", "induction"]',
+    )
     assert code == 0
     assert "12 runs, about" in out and "min" in out
     assert not (tmp_path / "r").exists()  # a dry run writes nothing
@@ -76,11 +86,15 @@ def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
         (["report", "MISSING"], "does not exist"),
     ],
 )
-def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, args, message):
+def test_user_errors_are_one_line_exit_2_and_write_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
     config = write_toml(tmp_path / "tiny.toml", tiny())
     out_dir = tmp_path / "results"
-    args = [str(config) if a == "TINY" else str(tmp_path / "missing") if a == "MISSING" else a
-            for a in args]
+    args = [
+        str(config) if a == "TINY" else str(tmp_path / "missing") if a == "MISSING" else a
+        for a in args
+    ]
     if args[0] == "run":
         args += ["--out", str(out_dir)]
     code, _, err = seqbench(monkeypatch, capsys, *args)
@@ -96,8 +110,9 @@ def test_cuda_without_gpu_is_a_user_error(tmp_path, monkeypatch, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     config = write_toml(tmp_path / "tiny.toml", tiny())
-    code, _, err = seqbench(monkeypatch, capsys, "run", str(config), "--device", "cuda",
-                            "--out", str(tmp_path / "r"))
+    code, _, err = seqbench(
+        monkeypatch, capsys, "run", str(config), "--device", "cuda", "--out", str(tmp_path / "r")
+    )
     assert code == 2 and "no CUDA device" in err
 
 
@@ -123,7 +138,8 @@ def test_check_fails_a_future_peeking_class(tmp_path, monkeypatch, capsys):
         "    def step(self, x, state):\n"
         "        return self.mixer(x), state\n"
         "    def state_size(self, seq_len):\n"
-        "        return 0\n")
+        "        return 0\n"
+    )
     monkeypatch.chdir(tmp_path)
     code, out, _ = seqbench(monkeypatch, capsys, "check", "peeking_block:Peek")
     assert code == 1

@@ -134,7 +134,9 @@ def test_bad_config_names_key_value_and_rule(changes, message):
 
 
 def test_missing_preset_lists_presets():
-    with pytest.raises(SweepConfigError, match=r"no preset or config file 'quik'; presets: .*quick"):
+    with pytest.raises(
+        SweepConfigError, match=r"no preset or config file 'quik'; presets: .*quick"
+    ):
         load_sweep("quik")
 
 
