@@ -327,7 +327,7 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
                 record["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
         else:
-            record["points"] = cost_points(model, run, device, vocab_size)
+            record["points"] = cost_points(model, run, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
     except Diverged as error:
         record.update(status="diverged", error=str(error))
@@ -346,7 +346,11 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
 
 
 def cost_points(
-    model: SequenceModel, run: RunConfig, device: torch.device, vocab_size: int
+    model: SequenceModel,
+    run: RunConfig,
+    device: torch.device,
+    vocab_size: int,
+    on_step: StepCallback | None = None,
 ) -> list[dict[str, Any]]:
     """One point per ``measure.seq_lens``; OOM is a point, and longer lengths are then skipped."""
     points = []
@@ -381,4 +385,6 @@ def cost_points(
                 f"> measure.max_time_s={run.measure['max_time_s']:g}",
             )
         points.append(point)
+        if on_step is not None:
+            on_step(len(points), len(run.measure["seq_lens"]))
     return points

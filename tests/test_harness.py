@@ -107,8 +107,10 @@ def test_an_exception_is_recorded_as_error(monkeypatch):
 def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
     raw = tiny(kind="cost", measure={"seq_lens": [8, 16, 32, 64]})
     run = build_sweep(raw).runs[0]
-    record = execute(run)
+    progress = []
+    record = execute(run, lambda done, total: progress.append((done, total)))
     assert record["status"] == "ok"
+    assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]  # the progress bar moves per length
     points = record["points"]
     assert [p["eval_seq_len"] for p in points] == [8, 16, 32, 64]
     assert all(p["row_kind"] == "cost" and p["train_tokens_per_s"] > 0 for p in points)
