@@ -130,6 +130,10 @@ def run(
         raise UsageError(f"--device {device!r} is not one of auto, cpu, cuda")
     if not ray and (address is not None or gpus_per_run is not None):
         raise UsageError("--address and --gpus-per-run need --ray")
+    if gpus_per_run is not None and gpus_per_run < 0:
+        raise UsageError(f"--gpus-per-run {gpus_per_run:g} must be 0 or more")
+    if cpus_per_run <= 0:
+        raise UsageError(f"--cpus-per-run {cpus_per_run:g} must be more than 0")
     # With --ray the GPUs are on the cluster's nodes, not necessarily on this driver.
     sweep = load_sweep(source, set_ or [], device, check_device=not ray)
     out = out or Path("results") / sweep.name
@@ -174,6 +178,7 @@ def check(
     from architectures.contract import run_contract
 
     cls = _resolve_block(target)
+    cls.Config(d_model=d_model)  # a width the block rejects is a usage error, not a failed check
     results = run_contract(cls, d_model=d_model)
     table = Table(title=f"contract: {cls.__module__}.{cls.__qualname__}", title_justify="left")
     table.add_column("check")
