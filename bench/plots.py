@@ -574,6 +574,39 @@ def _cost_rows(results: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _cost_panel(
+    ax,
+    rows: pd.DataFrame,
+    column: str,
+    order: list[str],
+    variants,
+    formatter,
+    *,
+    binary: bool,
+    lengths: pd.Series | None = None,
+) -> None:
+    """One log-log panel of a cost metric against length: median lines, OOM marks."""
+    data = _ok(rows)
+    data = data[data[column] > 0]
+    oom = rows[rows["status"] == "oom"]
+    _lineplot(ax, data, "eval_seq_len", column, order, variants, estimator="median", errorbar=None)
+    _log_axis(ax, "y", data[column], formatter, binary=binary, pad_below=0.15 if len(oom) else 0.0)
+    _length_axis(ax, rows["eval_seq_len"] if lengths is None else lengths)
+    _mark_oom(ax, oom)
+    ax.set_xlabel("sequence length (tokens)")
+
+
+def _cost_legend(
+    fig: Figure, rows: pd.DataFrame, order: list[str], has_variant: bool, variants
+) -> None:
+    handles = _architecture_handles(order, markers=not has_variant)
+    if has_variant:
+        handles += _variant_handles(variants)
+    if (rows["status"] == "oom").any():
+        handles.append(_OOM_HANDLE)
+    _legend(fig, handles)
+
+
 def throughput_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Figure:
     rows = _cost_rows(results)
     metrics = [
@@ -588,35 +621,12 @@ def throughput_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = No
     variant = _variant(rows, ["architecture"])
     rows = rows.assign(variant=variant) if variant is not None else rows
     variants = _variant_levels(rows)
-    oom = rows[rows["status"] == "oom"]
     fig, axes = _grid(len(metrics))
     for ax, (column, title) in zip(axes, metrics, strict=True):
-        data = _ok(rows)
-        data = data[data[column] > 0]
-        _lineplot(
-            ax,
-            data,
-            "eval_seq_len",
-            column,
-            order,
-            variants,
-            estimator="median",
-            errorbar=None,
-        )
-        _log_axis(
-            ax, "y", data[column], format_count, binary=False, pad_below=0.15 if len(oom) else 0.0
-        )
-        _length_axis(ax, rows["eval_seq_len"])
-        _mark_oom(ax, oom)
+        _cost_panel(ax, rows, column, order, variants, format_count, binary=False)
         ax.set_title(title)
-        ax.set_xlabel("sequence length (tokens)")
         ax.set_ylabel("throughput (tokens/s)")
-    handles = _architecture_handles(order, markers=variant is None)
-    if variant is not None:
-        handles += _variant_handles(variants)
-    if not oom.empty:
-        handles.append(_OOM_HANDLE)
-    _legend(fig, handles)
+    _cost_legend(fig, rows, order, variant is not None, variants)
     fig.suptitle(f"Throughput vs sequence length{_device_note(rows)}")
     return fig
 
@@ -646,35 +656,21 @@ def memory_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) 
     fig, axes = _grid(len(metrics) * len(kinds), ncols=len(metrics))
     panels = [(kind, metric) for kind in kinds for metric in metrics]
     for ax, (kind, (column, title)) in zip(axes, panels, strict=True):
-        in_kind = rows[rows["memory_kind"] == kind]
-        data = _ok(in_kind)
-        data = data[data[column] > 0]
         label = _MEMORY_KINDS.get(kind, kind)
-        _lineplot(
+        in_kind = rows[rows["memory_kind"] == kind]
+        _cost_panel(
             ax,
-            data,
-            "eval_seq_len",
+            in_kind,
             column,
             order,
             variants,
-            estimator="median",
-            errorbar=None,
+            format_bytes,
+            binary=True,
+            lengths=rows["eval_seq_len"],
         )
-        oom = in_kind[in_kind["status"] == "oom"]
-        _log_axis(
-            ax, "y", data[column], format_bytes, binary=True, pad_below=0.15 if len(oom) else 0.0
-        )
-        _length_axis(ax, rows["eval_seq_len"])
-        _mark_oom(ax, oom)
         ax.set_title(f"{title} — {label}" if len(kinds) > 1 else title)
-        ax.set_xlabel("sequence length (tokens)")
         ax.set_ylabel(f"peak memory ({label})")
-    handles = _architecture_handles(order, markers=variant is None)
-    if variant is not None:
-        handles += _variant_handles(variants)
-    if (rows["status"] == "oom").any():
-        handles.append(_OOM_HANDLE)
-    _legend(fig, handles)
+    _cost_legend(fig, rows, order, variant is not None, variants)
     fig.suptitle(f"Peak memory vs sequence length{_device_note(rows)}")
     return fig
 

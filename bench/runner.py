@@ -102,7 +102,7 @@ def print_plan(
             run.architecture,
             run.task,
             str(run.seed),
-            str((run.model["params"] and f"~{run.model['params']} params") or run.model["d_model"]),
+            f"{run.model['d_model']}" + (" (matched)" if run.model["params"] else ""),
             str(run.model["n_layers"]),
             str(run.train.get("seq_len", "-")),
             ",".join(map(str, lengths)),
