@@ -29,7 +29,12 @@ class SequenceModel(nn.Module):
         )
         self.norm = nn.RMSNorm(d_model)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
-        nn.init.normal_(self.embedding.weight, std=0.02)
+        # Unit-scale token embeddings (PyTorch's default, N(0, 1)): each block adds outputs
+        # of order one to the residual stream, so a GPT-style 0.02 embedding would be
+        # drowned out after the first layer and later layers could no longer tell which
+        # token sits where. Measured on MQAR (quick preset): with std 0.02 the transformer
+        # stays at chance (0.26) for 600+ steps; with std 1 it reaches 0.99 in 250.
+        nn.init.normal_(self.embedding.weight, std=1.0)
 
     def forward(self, tokens: Tensor) -> Tensor:  # (B, L) -> (B, L, V)
         x = self.embedding(tokens)
