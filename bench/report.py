@@ -361,6 +361,12 @@ def _claim_mqar(results: pd.DataFrame) -> Claim:
         f"d_model={width:.0f}: transformer {att:.3f} vs best attention-free {best_name} {best:.3f} "
         f"(token accuracy at training length, mean over seeds; solved if ≥ {SOLVED})"
     )
+    if att >= SOLVED and best >= SOLVED:
+        solvers = ", ".join(by_arch[by_arch >= SOLVED].index)
+        evidence += (
+            f"; attention solves it, and so does {solvers}: Zoology's gap opens when the "
+            "pairs are many for the width (the `mqar` preset's grid)"
+        )
     return Claim("d", statement, verdict, evidence)
 
 

@@ -111,8 +111,10 @@ def print_plan(
     console.print(table)
     seconds = sum(estimate_seconds(run) for run in pending)
     minutes = max(1, math.ceil(seconds / 60))
+    stops_early = any(run.kind == "train" and run.train["early_stop"] for run in pending)
     console.print(
         f"{len(pending)} runs, about {minutes} min"
+        + (" at most (runs that reach train.early_stop end sooner)" if stops_early else "")
         + (f" ({len(done)} already done)" if done else "")
     )
 

@@ -136,6 +136,8 @@ def test_claims_fail_when_the_data_says_so(results):
     mqar_mamba = (frame["task"] == "mqar") & (frame["architecture"] == "mamba")
     frame.loc[mqar_mamba, "accuracy"] = 0.99
     assert _verdicts(frame) == dict.fromkeys("abcd", FAILS)
+    mqar = next(c for c in check_claims(frame) if c.key == "d")
+    assert "attention solves it, and so does mamba" in mqar.evidence
 
 
 def test_claims_without_data_say_so(results):
