@@ -50,6 +50,7 @@ ENVIRONMENT_COLUMNS = (
     "backend",
     "dtype",
     "memory_kind",
+    "cpu_allocator",
     "python_version",
     "torch_version",
     "cuda_version",

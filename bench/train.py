@@ -21,7 +21,16 @@ import tasks
 from architectures import SequenceModel
 
 from .config import DTYPES, RunConfig
-from .measure import PeakMemory, autocast, environment, is_oom, state_at, synchronize, time_call
+from .measure import (
+    PeakMemory,
+    autocast,
+    environment,
+    is_oom,
+    keep_freed_memory,
+    state_at,
+    synchronize,
+    time_call,
+)
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
 TIMING_WARMUP_STEPS = 3  # excluded from training throughput (allocation, lazy init)
@@ -291,6 +300,7 @@ def _one_line(error: BaseException) -> str:
 
 def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, Any]:
     """Run one config and return its record (see ``bench.store``); never raises for the run."""
+    keep_freed_memory()  # no mmap page faults per large tensor (see bench.measure)
     device = torch.device(run.device)
     start = time.perf_counter()
     record: dict[str, Any] = {

@@ -8,6 +8,7 @@ from _tiny import tiny
 
 from bench import launch, store, train
 from bench.config import build_sweep, match_width
+from bench.measure import keep_freed_memory
 from bench.train import execute
 
 
@@ -29,6 +30,7 @@ def test_tiny_run_records_metrics_points_and_environment():
     assert [p["state_bytes"] for p in record["points"]] == [2 * 12 * 16 * 4, 2 * 20 * 16 * 4]
     assert [c["step"] for c in record["curve"]] == [2, 4, 6]
     assert record["env"]["torch_version"] == torch.__version__
+    assert record["env"]["cpu_allocator"] == keep_freed_memory()  # what the timings ran under
 
 
 def test_runs_are_deterministic_under_a_seed():

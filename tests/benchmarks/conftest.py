@@ -12,7 +12,10 @@ import platform
 import pytest
 import torch
 
+from bench.measure import keep_freed_memory
+
 torch.set_num_threads(int(os.environ.get("SEQBENCH_THREADS", "2")))
+CPU_ALLOCATOR = keep_freed_memory()  # as `seqbench run` measures: no page fault per large tensor
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -23,6 +26,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         torch.cuda.get_device_name() if DEVICE.type == "cuda" else platform.processor() or "cpu"
     )
     machine_info["cuda"] = torch.version.cuda
+    machine_info["cpu_allocator"] = CPU_ALLOCATOR
 
 
 def synchronized(fn):
