@@ -78,11 +78,11 @@ def test_forward_backward_against_transformer(benchmark, length, bound, device, 
 
 @pytest.mark.slow
 def test_forward_grows_like_l_log_l(benchmark, device, sync):
-    # Raw wall-clock growth on a CPU also carries the memory hierarchy: at L=512 a (B, L, D)
-    # tensor (4 MB) sits in cache, at L=8192 (67 MB) it does not, so even purely per-token
-    # layers grow ~21-24x over this 16x range on a quiet machine. The check therefore
-    # divides by the growth of an O(L) reference measured alongside (the Transformer's
-    # SwiGLU MLP): what remains must be at most the log factor, log 8192 / log 512.
+    # Raw wall-clock growth from L=512 to L=8192 must stay within the L log L ratio (23.1;
+    # the issue's 21.3 is 16 x 4/3). The O(L) reference measured alongside (the
+    # Transformer's SwiGLU MLP) shows what the memory hierarchy adds on its own: ~16x with
+    # the allocator setting of conftest.py, 21-24x with glibc's default, which maps and
+    # page-faults every tensor above 32 MB (the reason `seqbench` changes it).
     short, long = 512, 8192
     mlp = _block("transformer", device).mlp
     fns = {}
@@ -94,20 +94,18 @@ def test_forward_grows_like_l_log_l(benchmark, device, sync):
     ratio = medians[("monarch", long)] / medians[("monarch", short)]
     linear_ratio = medians[("linear", long)] / medians[("linear", short)]
     l_log_l = long * math.log(long) / (short * math.log(short))  # 23.1 (the issue says 21.3)
-    log_factor = math.log(long) / math.log(short)  # 1.44
     benchmark.group = f"monarch forward B={B} D={D}"
     benchmark.extra_info.update(
         time_ratio=ratio, l_log_l_ratio=l_log_l, linear_reference_ratio=linear_ratio
     )
     print(
         f"\nforward L={short}->{long}: monarch x{ratio:.1f} (L log L: x{l_log_l:.1f}), "
-        f"O(L) reference x{linear_ratio:.1f}, monarch/reference {ratio / linear_ratio:.2f} "
-        f"(bound {log_factor:.2f})"
+        f"O(L) reference x{linear_ratio:.1f}, monarch/reference {ratio / linear_ratio:.2f}"
     )
     benchmark.pedantic(sync(fns[("monarch", long)]), rounds=1, iterations=1)
-    assert ratio / linear_ratio <= log_factor, (
-        f"forward time grew {ratio:.1f}x from L={short} to L={long}, "
-        f"{ratio / linear_ratio:.2f}x the growth of an O(L) layer"
+    assert ratio <= l_log_l, (
+        f"forward time grew {ratio:.1f}x from L={short} to L={long} (L log L: {l_log_l:.1f}x; "
+        f"an O(L) layer: {linear_ratio:.1f}x)"
     )
 
 
