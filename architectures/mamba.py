@@ -122,14 +122,17 @@ class MambaMixer(nn.Module):
             x = F.silu(self.conv1d(x)[..., :length])  # drop the right padding: causal
         delta, B, C = self._delta_b_c(rearrange(x, "b d l -> b l d"))
         A = -torch.exp(self.A_log.float())  # (d_inner, N)
+        # mamba_ssm's kernels need contiguous inputs; the chunked scan re-lays them out
+        # chunk-major itself, so for it a copy here would only be a second copy.
+        layout = Tensor.contiguous if backend == "cuda" else _as_is
         y = scan(
-            x.contiguous(),
-            rearrange(delta, "b l d -> b d l").contiguous(),
+            layout(x),
+            layout(rearrange(delta, "b l d -> b d l")),
             A,
-            rearrange(B, "b l n -> b n l").contiguous(),
-            rearrange(C, "b l n -> b n l").contiguous(),
+            layout(rearrange(B, "b l n -> b n l")),
+            layout(rearrange(C, "b l n -> b n l")),
             self.D.float(),
-            z=z.contiguous(),
+            z=layout(z),
             delta_bias=self.dt_proj.bias.float(),
             delta_softplus=True,
         )  # (B, d_inner, L)
@@ -147,6 +150,10 @@ class MambaMixer(nn.Module):
         ssm_state = decay * ssm_state + (delta * x)[..., None] * B[:, None]
         y = torch.einsum("bdn,bn->bd", ssm_state.to(x.dtype), C) + self.D * x
         return self.out_proj(y * F.silu(z)), conv_state, ssm_state.to(hidden.dtype)
+
+
+def _as_is(t: Tensor) -> Tensor:
+    return t
 
 
 def _cuda_kernels():
