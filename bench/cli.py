@@ -122,6 +122,12 @@ def run(
         float | None, typer.Option(help="Ray: GPUs per run [default: 1 on cuda, else 0]")
     ] = None,
     cpus_per_run: Annotated[float, typer.Option(help="Ray: CPUs per run")] = 1.0,
+    rerun: Annotated[
+        bool,
+        typer.Option(
+            "--rerun", help="run finished runs again too, replacing their files as each ends"
+        ),
+    ] = False,
 ) -> None:
     """Run a sweep: train, evaluate and measure every run of its grid."""
     from .runner import execute_sweep
@@ -144,7 +150,9 @@ def run(
             "gpus_per_run": gpus_per_run,
             "cpus_per_run": cpus_per_run,
         }
-    execute_sweep(sweep, out, dry_run=dry_run, ray_options=ray_options, console=console)
+    execute_sweep(
+        sweep, out, dry_run=dry_run, ray_options=ray_options, console=console, rerun=rerun
+    )
 
 
 # --- check ---------------------------------------------------------------------------------

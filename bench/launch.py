@@ -14,6 +14,7 @@ from typing import Any
 
 from . import store
 from .config import RunConfig, Sweep
+from .measure import git_commit
 from .train import execute
 
 RecordCallback = Callable[[RunConfig, dict[str, Any]], None]
@@ -26,11 +27,26 @@ _CPU_STEP_S = {"transformer": 0.03, "lstm": 0.02, "rwkv": 0.06, "monarch": 0.05,
 _GPU_SPEEDUP = 20.0
 
 
-def split_done(sweep: Sweep, out: Path) -> tuple[list[RunConfig], list[RunConfig]]:
-    """(pending, finished) runs of ``sweep`` in ``out``."""
-    done = store.finished(out)
+def split_done(
+    sweep: Sweep, out: Path, rerun: bool = False
+) -> tuple[list[RunConfig], list[RunConfig]]:
+    """(pending, finished) runs of ``sweep`` in ``out``; with ``rerun`` every run is pending."""
+    done = set() if rerun else store.finished(out)
     pending = [run for run in sweep.runs if run.hash not in done]
     return pending, [run for run in sweep.runs if run.hash in done]
+
+
+def made_elsewhere(out: Path, done: list[RunConfig]) -> int:
+    """How many of the finished runs were recorded by another git commit of seqbench."""
+    commit = git_commit()
+    if not commit or not done:
+        return 0
+    hashes = {run.hash for run in done}
+    return sum(
+        1
+        for record in store.read_runs(out, quiet=True)
+        if record["config_hash"] in hashes and record.get("env", {}).get("git_commit") != commit
+    )
 
 
 def estimate_seconds(run: RunConfig) -> float:

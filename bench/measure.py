@@ -193,7 +193,7 @@ def state_at(
 # --- environment ---------------------------------------------------------------------------
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -222,7 +222,7 @@ def environment(device: torch.device | str) -> dict[str, str]:
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "",
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "seqbench_version": seqbench_version,
         "torch_threads": str(torch.get_num_threads()),
         "cpu_allocator": _allocator,

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from . import store
 from .config import RunConfig, Sweep
-from .launch import estimate_seconds, run_local, split_done
+from .launch import estimate_seconds, made_elsewhere, run_local, split_done
 
 
 def execute_sweep(
@@ -22,9 +22,17 @@ def execute_sweep(
     dry_run: bool = False,
     ray_options: dict[str, Any] | None = None,
     console: Console | None = None,
+    rerun: bool = False,
 ) -> None:
     console = console or Console()
-    pending, done = split_done(sweep, out)
+    pending, done = split_done(sweep, out, rerun)
+    stale = made_elsewhere(out, done)
+    if stale:
+        console.print(
+            f"[yellow]note[/yellow]: {stale} of the {len(done)} finished runs in {out} were "
+            "recorded by another seqbench commit; --rerun runs them again",
+            highlight=False,
+        )
     if dry_run:
         print_plan(sweep, pending, done, console)
         return

@@ -48,6 +48,38 @@ def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
 
     code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
     assert code == 0 and "2 already done, 0 to run" in out
+    assert "another seqbench commit" not in out
+
+
+def test_rerun_replaces_finished_runs_and_older_commits_are_pointed_out(
+    tmp_path, monkeypatch, capsys
+):
+    config = write_toml(tmp_path / "tiny.toml", tiny())
+    out_dir = tmp_path / "results"
+    assert seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))[0] == 0
+    first = {r["config_hash"]: r["finished_at"] for r in store.read_runs(out_dir)}
+    monkeypatch.setattr("bench.launch.git_commit", lambda: "0000000")  # seqbench moved on
+
+    code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
+    assert code == 0 and "2 already done" in out
+    assert "2 of the 2 finished runs" in out and "--rerun" in out
+
+    monkeypatch.setattr("bench.train.environment", _environment_at("0000000"))
+    monkeypatch.setattr("bench.launch.time.strftime", lambda fmt: "2099-01-01T00:00:00")
+    code, out, _ = seqbench(
+        monkeypatch, capsys, "run", str(config), "--out", str(out_dir), "--rerun"
+    )
+    assert code == 0 and "0 already done, 2 to run" in out
+    records = store.read_runs(out_dir)
+    assert len(records) == 2 and set(first) == {r["config_hash"] for r in records}
+    assert {r["finished_at"] for r in records} == {"2099-01-01T00:00:00"}
+    assert {r["env"]["git_commit"] for r in records} == {"0000000"}
+
+
+def _environment_at(commit):
+    from bench.measure import environment
+
+    return lambda device: {**environment(device), "git_commit": commit}
 
 
 def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
