@@ -49,14 +49,33 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+# Command-line parsing errors come from click, which typer >= 0.2x vendors as typer._click.
+try:
+    from typer._click.exceptions import UsageError as _ClickUsageError
+except ImportError:
+    from click.exceptions import UsageError as _ClickUsageError
+
+
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _ClickUsageError as error:  # an unknown option, a missing or extra argument
+        message = error.format_message()
+        if not message:  # no command given: click has printed the help
+            sys.exit(2)
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        _fail(message + hint)
+    except typer.Abort:  # Ctrl-C while parsing or prompting
+        sys.exit(130)
     except _user_errors() as error:
-        err_console.print(
-            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(2)
+        _fail(str(error))
+    sys.exit(code or 0)
+
+
+def _fail(message: str) -> None:
+    """The one line every user mistake gets, and exit status 2."""
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 # --- list ----------------------------------------------------------------------------------

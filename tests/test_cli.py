@@ -119,6 +119,10 @@ def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
         (["check", "no_such_module:Block"], "cannot import 'no_such_module'"),
         (["plot", "MISSING"], "does not exist"),
         (["report", "MISSING"], "does not exist"),
+        (["run", "TINY", "--rerun", "5"], "unexpected extra argument"),
+        (["run", "TINY", "--bogus"], "No such option: --bogus"),
+        (["run"], "Missing argument 'source'"),
+        (["plots", "MISSING"], "No such command 'plots'"),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_write_nothing(
