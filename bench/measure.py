@@ -142,6 +142,18 @@ class PeakMemory:
                 self.bytes = float(max(peak_kb - self._start_kb, 0) * 1024)
 
 
+def free_cached_memory(device: torch.device | str) -> None:
+    """Hand cached CUDA blocks back after an out-of-memory error (a no-op on CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def one_line(error: BaseException) -> str:
+    """``"TypeName: first line of the message"``, at most 500 characters."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+
+
 def is_oom(error: BaseException) -> bool:
     if isinstance(error, torch.cuda.OutOfMemoryError | MemoryError):
         return True

@@ -6,7 +6,7 @@ import pytest
 import torch
 from _tiny import tiny
 
-from bench import launch, store, train
+from bench import cost, launch, store, train
 from bench.config import build_sweep, match_width
 from bench.measure import keep_freed_memory
 from bench.train import execute
@@ -118,14 +118,14 @@ def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
     assert all(p["row_kind"] == "cost" and p["train_tokens_per_s"] > 0 for p in points)
     assert points[-1]["state_bytes"] == 8 * points[0]["state_bytes"]  # attention: grows with L
 
-    real = train.measure_cost
+    real = cost.measure_cost
 
     def measure_cost(model, run, device, seq_len, vocab_size):
         if seq_len >= 32:
             raise torch.cuda.OutOfMemoryError("out of memory (injected)")
         return real(model, run, device, seq_len, vocab_size)
 
-    monkeypatch.setattr(train, "measure_cost", measure_cost)
+    monkeypatch.setattr(cost, "measure_cost", measure_cost)
     points = execute(run)["points"]
     assert [p["status"] for p in points] == ["ok", "ok", "oom", "oom"]
     assert "not attempted" in points[-1]["error"]
