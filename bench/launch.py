@@ -8,7 +8,7 @@ re-run skips what is done.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,9 @@ def estimate_seconds(run: RunConfig) -> float:
     else:
         t = run.train
         step = per_step * scale * t["batch_size"] * t["seq_len"] / (64 * 64)
-        seconds = min(t["steps"] * step, t["max_time_s"]) + 2.0
+        seconds = t["steps"] * step + 2.0
+        if t["max_time_s"] is not None:
+            seconds = min(seconds, t["max_time_s"] + 2.0)
         seconds += len(run.eval["seq_lens"]) * run.eval["n"] / 64 * step / 3
     return seconds / (_GPU_SPEEDUP if run.device == "cuda" else 1.0)
 
@@ -74,14 +76,19 @@ def run_local(
     out: Path,
     on_record: RecordCallback,
     on_step: StepCallback | None = None,
+    select: Sequence[str] = (),
 ) -> None:
     for run in runs:
         record = execute(run, (lambda s, n, run=run: on_step(run, s, n)) if on_step else None)
-        save(out, sweep_name, record)
+        save(out, sweep_name, record, select)
         on_record(run, record)
 
 
-def save(out: Path, sweep_name: str, record: dict[str, Any]) -> Path:
+def save(out: Path, sweep_name: str, record: dict[str, Any], select: Sequence[str] = ()) -> Path:
+    """Write a finished run, with the sweep it belongs to and the axes that sweep selects
+    over (the report needs both; neither changes what the run computed, so neither is
+    in its config hash)."""
     record["sweep"] = sweep_name
+    record["select"] = list(select)
     record.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
     return store.write_run(out, record)

@@ -41,6 +41,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
+from . import cells
+
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
 
@@ -305,7 +307,7 @@ def _grid(n_panels: int, *, ncols: int = 3, panel: tuple[float, float] = (4.0, 3
     return fig, list(axes[:n_panels])
 
 
-def _ordered_tasks(tasks: Iterable[str]) -> list[str]:
+def ordered_tasks(tasks: Iterable[str]) -> list[str]:
     preferred = ("copy", "selective_copy", "mqar", "induction", "needle")
     tasks = set(tasks)
     return [t for t in preferred if t in tasks] + sorted(tasks - set(preferred))
@@ -331,6 +333,12 @@ def per_run_accuracy(results: pd.DataFrame, *, statuses: Sequence[str] = ("ok",)
             "params",
             "state_bytes",
             "status",
+            "variant",
+            "selected",
+            "stop_reason",
+            "converged",
+            "train_steps",
+            "val_accuracy",
         )
         if c in rows.columns
     ]
@@ -342,28 +350,15 @@ def per_run_accuracy(results: pd.DataFrame, *, statuses: Sequence[str] = ("ok",)
 
 
 def _variant(frame: pd.DataFrame, group: Sequence[str]) -> pd.Series | None:
-    """A label for model sizes / training lengths when one architecture has several, else None."""
-    columns = [c for c in ("d_model", "n_layers", "train_seq_len") if c in frame.columns]
-    varying = [c for c in columns if (frame.groupby(list(group))[c].nunique(dropna=True) > 1).any()]
-    if not varying:
+    """The cell label (``bench.cells``) when one architecture has several cells, else None."""
+    if "variant" not in frame.columns:
         return None
-    names = {"d_model": "d_model", "n_layers": "layers", "train_seq_len": "train L"}
-
-    def label(row: pd.Series) -> str:
-        parts = []
-        for c in varying:
-            value = row[c]
-            text = (
-                format_length(value)
-                if c == "train_seq_len"
-                else f"{value:.0f}"
-                if pd.notna(value)
-                else "?"
-            )
-            parts.append(f"{names[c]}={text}")
-        return ", ".join(parts)
-
-    return frame.apply(label, axis=1)
+    labels = frame["variant"].fillna("").astype(str)
+    if not (labels != "").any():
+        return None
+    if not (frame.assign(_v=labels).groupby(list(group))["_v"].nunique() > 1).any():
+        return None
+    return labels.replace("", "default")
 
 
 def _architecture_handles(names: Sequence[str], *, markers: bool = True) -> list[Line2D]:
@@ -505,7 +500,7 @@ def accuracy_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None
     data = per_run_accuracy(results).dropna(subset=["accuracy", "eval_seq_len"])
     if data.empty:
         raise _Skip("no ok eval rows with an accuracy")
-    tasks = _ordered_tasks(data["task"].unique())
+    tasks = ordered_tasks(data["task"].unique())
     order = architecture_order(data["architecture"])
     data = data.copy()
     variant = _variant(data, ["task", "architecture"])
@@ -694,7 +689,7 @@ def accuracy_vs_state(results: pd.DataFrame, curves: pd.DataFrame | None = None)
     data = data.dropna(subset=["accuracy", "state_bytes"])
     if data.empty:
         raise _Skip("no ok eval rows at the training length with a state size")
-    tasks = _ordered_tasks(data["task"].unique())
+    tasks = ordered_tasks(data["task"].unique())
     order = architecture_order(data["architecture"])
     fig, axes = _grid(len(tasks), sharey=True)
     for ax, task in zip(axes, tasks, strict=True):
@@ -809,9 +804,19 @@ def sample_efficiency(results: pd.DataFrame, curves: pd.DataFrame | None = None)
         data["task"] = "all tasks"
     if data.empty:
         raise _Skip("training curves have no accuracy")
-    tasks = _ordered_tasks(data["task"].unique())
+    runs = results.drop_duplicates("config_hash").set_index("config_hash")
+    if "config_hash" in data.columns:
+        for column in ("variant", "converged"):
+            if column in runs.columns:
+                data[column] = data["config_hash"].map(runs[column])
+    tasks = ordered_tasks(data["task"].unique())
     order = architecture_order(data["architecture"])
+    variant = _variant(data, ["task", "architecture"]) if "variant" in data.columns else None
+    if variant is not None:
+        data["variant"] = variant
+    variants = _variant_levels(data) if variant is not None else None
     fig, axes = _grid(len(tasks), sharey=True)
+    any_unconverged = False
     for ax, task in zip(axes, tasks, strict=True):
         rows = data[data["task"] == task]
         _lineplot(
@@ -820,18 +825,64 @@ def sample_efficiency(results: pd.DataFrame, curves: pd.DataFrame | None = None)
             x,
             "accuracy",
             order,
-            None,
+            variants,
             errorbar="sd",
             markevery=max(1, rows[x].nunique() // 6),
         )
+        if "config_hash" in rows.columns:
+            any_unconverged |= _mark_run_ends(ax, rows, x)
         ax.xaxis.set_major_formatter(FuncFormatter(format_count))
         ax.set_ylim(-0.03, 1.05)
         ax.set_title(task)
         ax.set_xlabel("training examples seen" if use_examples else "optimizer steps")
         ax.set_ylabel("training-batch accuracy")
-    _legend(fig, _architecture_handles(order))
+    handles = _architecture_handles(order, markers=variant is None)
+    if variant is not None:
+        handles += _variant_handles(variants)
+    handles.append(_END_HANDLE)
+    if any_unconverged:
+        handles.append(_UNCONVERGED_HANDLE)
+    _legend(fig, handles)
     fig.suptitle("Sample efficiency: accuracy during training (mean ± sd over seeds)")
     return fig
+
+
+_END_HANDLE = Line2D(
+    [], [], marker="o", color="0.3", linestyle="", markersize=6, label="run ended (converged)"
+)
+_UNCONVERGED_HANDLE = Line2D(
+    [],
+    [],
+    marker="X",
+    color="0.3",
+    markeredgecolor="black",
+    linestyle="",
+    markersize=8,
+    label="run ended unconverged",
+)
+
+
+def _mark_run_ends(ax, rows: pd.DataFrame, x: str) -> bool:
+    """A dot where each run stopped; an X where it stopped without converging (time cap,
+    step budget spent below ``train.early_stop``, divergence). True if any X was drawn."""
+    ends = rows.sort_values(x).groupby("config_hash").tail(1)
+    unconverged = (
+        ends["converged"].map(lambda v: v is False or v == 0)
+        if "converged" in ends.columns
+        else pd.Series(False, index=ends.index)
+    )
+    for is_unconverged, group in ends.groupby(unconverged):
+        ax.scatter(
+            group[x],
+            group["accuracy"],
+            c=[architecture_color(a) for a in group["architecture"]],
+            marker="X" if is_unconverged else "o",
+            s=70 if is_unconverged else 28,
+            edgecolor="black" if is_unconverged else "white",
+            linewidth=0.6,
+            zorder=6,
+        )
+    return bool(unconverged.any())
 
 
 # Figure name -> (title used in notes and the report, builder).
@@ -856,8 +907,15 @@ _BUILDERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame | None], Figure]] = {
 def figures(
     results: pd.DataFrame, curves: pd.DataFrame | None = None
 ) -> tuple[dict[str, Figure], dict[str, str]]:
-    """Build every figure the data allows: (name -> Figure, name -> reason it was skipped)."""
+    """Build every figure the data allows: (name -> Figure, name -> reason it was skipped).
+
+    Runs are grouped by cell and declared selection is applied first (``bench.cells``);
+    training curves follow the runs that stay.
+    """
     check_results(results)
+    results = cells.prepare(results)
+    if curves is not None and "config_hash" in curves.columns:
+        curves = curves[curves["config_hash"].isin(set(results["config_hash"]))]
     built: dict[str, Figure] = {}
     skipped: dict[str, str] = {}
     with matplotlib.rc_context(_THEME):

@@ -22,7 +22,7 @@ import logging
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,7 @@ def run_ray(
     gpus_per_run: float | None = None,
     cpus_per_run: float = 1.0,
     worker: Worker = execute_on_worker,
+    select: Sequence[str] = (),
 ) -> None:
     """Execute ``runs`` as Ray tasks and save each record as it arrives.
 
@@ -200,17 +201,19 @@ def run_ray(
             for ref in ready:
                 run = pending.pop(ref)
                 record, _ = _collect(ray, ref, run)
-                save(out, sweep_name, record)
+                save(out, sweep_name, record, select)
                 on_record(run, record)
     except BaseException:
-        _stop(ray, out, sweep_name, pending)
+        _stop(ray, out, sweep_name, pending, select)
         raise
     finally:
         if started:
             ray.shutdown()
 
 
-def _stop(ray: Any, out: Path, sweep_name: str, pending: dict[Any, RunConfig]) -> None:
+def _stop(
+    ray: Any, out: Path, sweep_name: str, pending: dict[Any, RunConfig], select: Sequence[str]
+) -> None:
     """On Ctrl-C: keep what already finished, cancel the rest."""
     if not pending:
         return
@@ -218,7 +221,7 @@ def _stop(ray: Any, out: Path, sweep_name: str, pending: dict[Any, RunConfig]) -
     for ref in ready:
         record, from_worker = _collect(ray, ref, pending.pop(ref))
         if from_worker:  # a run killed along with the interrupt stays pending
-            save(out, sweep_name, record)
+            save(out, sweep_name, record, select)
     for ref in pending:
         ray.cancel(ref, force=True)
     deadline = time.monotonic() + 5  # let cancellations land before the cluster goes

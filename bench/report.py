@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import plots
+from bench import cells, plots
 from bench.plots import PlotError, check_results, format_bytes, format_count, format_length
 
 HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not enough data"
@@ -56,6 +56,8 @@ ENVIRONMENT_COLUMNS = (
     "cuda_version",
     "git_commit",
     "seqbench_version",
+    "torch_threads",
+    "nondeterministic",
 )
 
 
@@ -70,26 +72,26 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
 
 
 def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per task, one row per (architecture, d_model, n_layers, train length), ranked.
+    """Per task, one row per cell (architecture and every setting but the seed), ranked.
 
-    Accuracy at the training length and at the task's longest eval length, exact match at
-    the training length; mean and sd over seeds (needle rows averaged over depth first).
-    `seeds` reads "ok/total"; `longest_status` says why a longest-length cell is empty.
+    Cells come from ``bench.cells``: runs that differ in anything but the seed (a learning
+    rate, a width, the sweep or commit that made them) are separate rows, and a declared
+    selection keeps one value per cell (``selected``, chosen on validation data).
+    Accuracy at the training length and at the task's longest eval length, exact match
+    at the training length: mean and sd over seeds (needle rows averaged over depth
+    first). ``seeds`` reads "ok/total" distinct seeds; ``converged`` how many of the
+    runs reached ``train.early_stop`` (or used their budget when there is none), and
+    ``stop`` why they stopped; ``longest_status`` says why a longest-length cell is empty.
     """
     check_results(results)
+    results = cells.prepare(results)
     runs = plots.per_run_accuracy(results, statuses=("ok", "oom", "diverged", "error"))
     boards: dict[str, pd.DataFrame] = {}
-    for task in plots._ordered_tasks(runs["task"].unique()):
+    for task in plots.ordered_tasks(runs["task"].unique()):
         in_task = runs[runs["task"] == task]
         longest = in_task["eval_seq_len"].max()
-        keys = [
-            c
-            for c in ("architecture", "d_model", "n_layers", "train_seq_len")
-            if c in in_task.columns
-        ]
         records = []
-        for key, group in in_task.groupby(keys, dropna=False):
-            key = key if isinstance(key, tuple) else (key,)
+        for (arch, variant), group in in_task.groupby(["architecture", "variant"], dropna=False):
             at_train = group[group["eval_seq_len"] == group["train_seq_len"]]
             at_long = group[group["eval_seq_len"] == longest]
             ok_train = at_train[at_train["status"] == "ok"]
@@ -102,11 +104,21 @@ def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 else (math.nan, math.nan)
             )
             bad = at_long.loc[at_long["status"] != "ok", "status"]
+            one_per_run = group.drop_duplicates("config_hash")
             records.append(
                 {
-                    **dict(zip(keys, key, strict=True)),
-                    "params": group["params"].iloc[0] if "params" in group else math.nan,
-                    "seeds": f"{ok_train['config_hash'].nunique()}/{group['config_hash'].nunique()}",
+                    "architecture": arch,
+                    "variant": variant,
+                    "selected": one_per_run["selected"].iloc[0],
+                    **{
+                        c: one_per_run[c].iloc[0]
+                        for c in ("d_model", "n_layers", "train_seq_len")
+                        if c in one_per_run
+                    },
+                    "params": one_per_run["params"].iloc[0] if "params" in group else math.nan,
+                    "seeds": cells.seed_count(one_per_run),
+                    "converged": _converged_count(one_per_run),
+                    "stop": _stop_summary(one_per_run),
                     "acc_train": acc,
                     "acc_train_sd": acc_sd,
                     "acc_longest": long_acc,
@@ -124,6 +136,24 @@ def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
         board.insert(0, "rank", range(1, len(board) + 1))
         boards[task] = board.reset_index(drop=True)
     return boards
+
+
+def _converged_count(runs: pd.DataFrame) -> str:
+    """``"2/3"``: runs that converged, of the runs with a stop reason ("—" for none)."""
+    if "converged" not in runs.columns:
+        return "—"
+    known = runs["converged"].dropna()
+    if known.empty:
+        return "—"
+    return f"{int(known.astype(bool).sum())}/{len(known)}"
+
+
+def _stop_summary(runs: pd.DataFrame) -> str:
+    """Why the runs stopped, e.g. ``"early_stop ×2, steps ×1"``."""
+    if "stop_reason" not in runs.columns or runs["stop_reason"].dropna().empty:
+        return "—"
+    counts = runs["stop_reason"].dropna().value_counts()
+    return ", ".join(f"{reason} ×{n}" for reason, n in sorted(counts.items()))
 
 
 def cost_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -392,16 +422,24 @@ def _pm(mean: float, sd: float) -> str:
 
 def _board_display(board: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"rank": board["rank"], "architecture": board["architecture"]})
+    if (board["variant"] != "").any():
+        out["setting"] = board["variant"].replace("", "default")
+    if (board["selected"] != "").any():
+        out["selected (on val)"] = board["selected"].replace("", "—")
     for column in ("d_model", "n_layers"):
         if column in board:
             out[column] = board[column].map(lambda v: "—" if pd.isna(v) else f"{v:.0f}")
     if "params" in board:
         out["params"] = board["params"].map(format_count)
     out["seeds ok"] = board["seeds"]
+    out["converged"] = board["converged"]
+    out["stop"] = board["stop"]
     train = board["train_seq_len"].map(format_length) if "train_seq_len" in board else "train"
     out["acc @ train L"] = [
-        f"{_pm(m, s)} (L={t})"
-        for m, s, t in zip(board["acc_train"], board["acc_train_sd"], train, strict=True)
+        f"{_pm(m, s)} (L={t})" + (" unconverged" if _unconverged(c) else "")
+        for m, s, t, c in zip(
+            board["acc_train"], board["acc_train_sd"], train, board["converged"], strict=True
+        )
     ]
     longest = format_length(board["longest_len"].iloc[0]) if len(board) else "?"
     out[f"acc @ L={longest}"] = [
@@ -414,6 +452,12 @@ def _board_display(board: pd.DataFrame) -> pd.DataFrame:
         _pm(m, s) for m, s in zip(board["exact_match"], board["exact_match_sd"], strict=True)
     ]
     return out
+
+
+def _unconverged(count: str) -> bool:
+    """``"1/3"`` -> True: some run of the cell did not converge."""
+    done, _, total = count.partition("/")
+    return bool(total) and done != total
 
 
 _COST_LABELS = {
@@ -455,6 +499,17 @@ def markdown_summary(results: pd.DataFrame) -> str:
         lines += ["No eval rows: nothing to rank.", ""]
     for task, board in boards.items():
         lines += [f"## {task}", "", _markdown_table(_board_display(board)), ""]
+    selection = cells.selections(results)
+    if not selection.empty:
+        lines += ["## Selection (on validation data)", ""]
+        for row in selection.itertuples(index=False):
+            mark = " ← chosen" if row.chosen else ""
+            lines.append(
+                f"- {row.architecture} · {row.task}"
+                + (f" · {row.variant}" if row.variant else "")
+                + f": {row.candidate} → val {row.val_accuracy:.3f} ({row.seeds} seeds){mark}"
+            )
+        lines.append("")
     lines += ["## Claims checked", ""]
     for claim in claims:
         lines.append(f"- ({claim.key}) {claim.statement}: **{claim.verdict}** — {claim.evidence}")
@@ -526,6 +581,34 @@ def _environment_table(results: pd.DataFrame) -> pd.DataFrame:
     return grouped.reset_index()[["architectures", *columns, "runs"]]
 
 
+def _selection_html(results: pd.DataFrame) -> list[str]:
+    """Every candidate of a declared selection with its validation score, the winner marked."""
+    table = cells.selections(results)
+    if table.empty:
+        return []
+    axes = ", ".join(cells.declared_selection(results))
+    shown = pd.DataFrame(
+        {
+            "architecture": table["architecture"],
+            "task": table["task"],
+            "setting": table["variant"].replace("", "default"),
+            "candidate": table["candidate"],
+            "val accuracy (mean over seeds)": table[cells.SELECTION_METRIC].map(
+                lambda v: "failed" if not np.isfinite(v) else f"{v:.3f}"
+            ),
+            "seeds ok": table["seeds"],
+            "chosen": table["chosen"].map(lambda c: "✔" if c else ""),
+        }
+    )
+    return [
+        "<h3 id='selection'>Selection</h3>",
+        f"<p>The sweep selects over <code>{html.escape(axes)}</code>: for each cell the value "
+        "with the best mean accuracy on the validation set (drawn apart from the evaluation set "
+        "the leaderboard reports) is kept, and the leaderboard shows only its runs.</p>",
+        _html_table(shown, color_column="architecture"),
+    ]
+
+
 def _configs_html(results: pd.DataFrame) -> str:
     if "config_json" not in results.columns:
         return "<p class='note'>The results carry no config_json.</p>"
@@ -577,12 +660,18 @@ def render_html(
         "<a href='#cost'>Cost</a><a href='#environment'>Environment</a><a href='#configs'>Configs</a></nav>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
         "<p>Token accuracy (mean ± sd over seeds that finished) at the training length and at the longest "
-        "evaluation length, exact match at the training length; ranked by accuracy at the training length.</p>",
+        "evaluation length, exact match at the training length; ranked by accuracy at the training length. "
+        "One row per cell: runs that differ in any setting but the seed (shown under <i>setting</i>) are never "
+        "averaged together. <i>converged</i> counts the runs that reached <code>train.early_stop</code> "
+        "(or used their whole step budget when none is set); <i>stop</i> says why each run ended "
+        "(<code>early_stop</code>, <code>steps</code>, <code>time_cap</code>, <code>diverged</code>). "
+        "Every run's budget is counted in optimizer steps, the same for every architecture of a task.</p>",
     ]
     if not boards:
         out.append("<p class='note'>No eval rows: nothing to rank.</p>")
     for task, board in boards.items():
         out += [f"<h3>{html.escape(task)}</h3>", _html_table(_board_display(board))]
+    out += _selection_html(results)
 
     out.append(
         "<h2 id='claims'>Claims checked</h2><table><thead><tr><th>claim</th><th>statement</th>"

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import store
+from . import cells, store
 from .config import RunConfig, Sweep
 from .launch import estimate_seconds, made_elsewhere, run_local, split_done
 
@@ -72,11 +72,19 @@ def execute_sweep(
 
         try:
             if ray_options is None:
-                run_local(pending, sweep.name, out, on_record, on_step)
+                run_local(pending, sweep.name, out, on_record, on_step, select=sweep.select)
             else:
                 from .ray_launch import run_ray
 
-                run_ray(pending, sweep.name, out, on_record, on_step, **ray_options)
+                run_ray(
+                    pending,
+                    sweep.name,
+                    out,
+                    on_record,
+                    on_step,
+                    select=sweep.select,
+                    **ray_options,
+                )
         except KeyboardInterrupt:
             interrupted = True
     if interrupted:
@@ -91,18 +99,13 @@ def execute_sweep(
 def print_plan(
     sweep: Sweep, pending: list[RunConfig], done: list[RunConfig], console: Console
 ) -> None:
+    """The expanded grid: one row per run, a column for every axis that varies."""
     table = Table(title=f"{sweep.name}: expanded grid", title_justify="left")
-    for column in (
-        "architecture",
-        "task",
-        "seed",
-        "d_model",
-        "layers",
-        "train len",
-        "eval lens",
-        "status",
-    ):
-        table.add_column(column)
+    extra_axes = [a for a in sweep.varying_axes() if a not in ("architecture", "task", "seed")]
+    columns = ["architecture", "task", "seed", *extra_axes, "d_model", "layers"]
+    columns += ["train len", "steps", "batch", "eval lens", "status"]
+    for column in columns:
+        table.add_column(column + (" (select)" if column in sweep.select else ""))
     done_hashes = {run.hash for run in done}
     for run in sweep.runs:
         lengths = run.eval.get("seq_lens") or run.measure["seq_lens"]
@@ -110,9 +113,12 @@ def print_plan(
             run.architecture,
             run.task,
             str(run.seed),
+            *(str(_setting(run, axis)) for axis in extra_axes),
             f"{run.model['d_model']}" + (" (matched)" if run.model["params"] else ""),
             str(run.model["n_layers"]),
             str(run.train.get("seq_len", "-")),
+            str(run.train.get("steps", "-")),
+            str(run.train.get("batch_size", "-")),
             ",".join(map(str, lengths)),
             "done" if run.hash in done_hashes else "pending",
         )
@@ -125,6 +131,28 @@ def print_plan(
         + (" at most (runs that reach train.early_stop end sooner)" if stops_early else "")
         + (f" ({len(done)} already done)" if done else "")
     )
+    if sweep.select:
+        console.print(
+            f"selects over {', '.join(sweep.select)} per cell, on validation accuracy "
+            "(seqbench report shows the choice)"
+        )
+
+
+def _setting(run: RunConfig, axis: str) -> Any:
+    """The value of a dotted grid axis (``train.lr``, ``model.mamba.d_state``) in a run."""
+    section, *path = axis.split(".")
+    node: Any = {
+        "model": {**run.model, **run.model.get("arch", {})},
+        "task": {run.task: run.task_config},
+        "train": run.train,
+        "eval": run.eval,
+        "measure": run.measure,
+    }.get(section, {})
+    if section == "model" and path and path[0] == run.architecture:
+        path = path[1:]
+    for part in path:
+        node = node.get(part, "-") if isinstance(node, dict) else "-"
+    return node
 
 
 def _fmt(value: float, unit: str = "") -> str:
@@ -137,43 +165,73 @@ def _fmt(value: float, unit: str = "") -> str:
 
 
 def summary_table(results: pd.DataFrame) -> Table:
-    """Architecture × task: accuracy at the training length and the longest evaluation
-    length, steps, tokens/s, peak memory, state size."""
+    """One row per cell (architecture × task × any other setting that varied, seeds
+    averaged): accuracy at the training length and the longest evaluation length, steps
+    and why runs stopped, tokens/s, peak memory, state size, parameters."""
     if (results["row_kind"] == "cost").all():
         return _cost_summary(results)
+    results = cells.prepare(results)
     rows = results[results["row_kind"] == "eval"]
     table = Table(title="summary (mean over seeds and needle depths)", title_justify="left")
-    for column in (
-        "architecture",
-        "task",
+    has_variant = (rows["variant"] != "").any()
+    has_selection = (rows["selected"] != "").any()
+    columns = ["architecture", "task"]
+    columns += ["setting"] if has_variant else []
+    columns += ["selected (val)"] if has_selection else []
+    columns += [
         "acc @ train len",
         "acc @ longest",
         "exact @ train",
         "steps",
+        "stop",
+        "params",
         "train tok/s",
         "peak mem (train)",
         "state @ train len",
+        "seeds",
         "status",
+    ]
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("architecture", "task", "setting") else "right"
+        )
+    for (arch, task, variant), group in rows.groupby(
+        ["architecture", "task", "variant"], sort=True
     ):
-        table.add_column(column, justify="left" if column in ("architecture", "task") else "right")
-    for (arch, task), group in rows.groupby(["architecture", "task"], sort=True):
         train_len = int(group["train_seq_len"].max())
         longest = int(group["eval_seq_len"].max())
         at_train = group[group["eval_seq_len"] == train_len]
         at_longest = group[group["eval_seq_len"] == longest]
         runs = group.drop_duplicates("config_hash")
-        table.add_row(
-            arch,
-            task,
-            f"{at_train['accuracy'].mean():.2f} @{train_len}" if len(at_train) else "-",
+        unconverged = runs["converged"].map(lambda v: v is False or v == 0).sum()
+        stop = ",".join(sorted(set(runs["stop_reason"].dropna()))) or "-"
+        accuracy = f"{at_train['accuracy'].mean():.2f} @{train_len}" if len(at_train) else "-"
+        if unconverged:
+            accuracy = f"[yellow]{accuracy}*[/yellow]"
+            stop += f" ({unconverged} unconverged)"
+        cells_ = [arch, task]
+        cells_ += [variant or "default"] if has_variant else []
+        cells_ += [runs["selected"].iloc[0] or "-"] if has_selection else []
+        cells_ += [
+            accuracy,
             f"{at_longest['accuracy'].mean():.2f} @{longest}",
             f"{at_train['exact_match'].mean():.2f}" if len(at_train) else "-",
             _fmt(runs["train_steps"].mean()),
+            stop,
+            _fmt(runs["params"].mean()),
             _fmt(runs["train_tokens_per_s"].mean()),
             _fmt(runs["peak_memory_train_bytes"].mean(), "B"),
             _fmt(at_train["state_bytes"].mean(), "B"),
+            cells.seed_count(runs),
             ",".join(sorted(set(runs["status"]))),
-        )
+        ]
+        table.add_row(*cells_)
+    table.caption = (
+        "* unconverged: a run stopped on its step budget below train.early_stop, on the "
+        "time cap, or diverged"
+        if (rows["converged"].map(lambda v: v is False or v == 0)).any()
+        else None
+    )
     return table
 
 

@@ -92,9 +92,13 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The tidy rows of one run record."""
     config = record["config"]
+    metrics = dict(record.get("metrics", {}))
+    if "steps_to_99" in metrics:  # renamed: it counts steps to train.early_stop, not to 0.99
+        metrics["steps_to_threshold"] = metrics.pop("steps_to_99")
     base: dict[str, Any] = {
         "config_hash": record["config_hash"],
         "sweep": record.get("sweep", ""),
+        "select": json.dumps(record.get("select", [])),
         "architecture": config["architecture"],
         "task": config["task"],
         "seed": config["seed"],
@@ -102,7 +106,9 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         "error": record.get("error", ""),
         "train_seq_len": config["train"].get("seq_len"),
         "config_json": json.dumps(config, sort_keys=True),
-        **record.get("metrics", {}),
+        "converged": converged(config, metrics.get("stop_reason")),
+        "nondeterministic": "; ".join(record.get("nondeterministic", [])),
+        **metrics,
         **record.get("env", {}),
     }
     dotted: dict[str, Any] = {}
@@ -124,9 +130,21 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def converged(config: dict[str, Any], stop_reason: str | None) -> bool | None:
+    """Whether a training run finished its job: reached ``train.early_stop`` when one is
+    set, else used its whole step budget. A run stopped by the time cap or a diverging
+    loss has not. None for cost-only runs and for records without a stop reason."""
+    if config["kind"] != "train" or stop_reason is None:
+        return None
+    if config["train"].get("early_stop") is not None:
+        return stop_reason == "early_stop"
+    return stop_reason == "steps"
+
+
 COLUMNS = [
     "config_hash",
     "sweep",
+    "select",
     "row_kind",
     "architecture",
     "task",
@@ -138,9 +156,14 @@ COLUMNS = [
     "needle_depth",
     "accuracy",
     "exact_match",
+    "val_accuracy",
+    "stop_reason",
+    "converged",
     "train_steps",
-    "steps_to_99",
+    "train_examples",
+    "steps_to_threshold",
     "final_loss",
+    "final_batch_accuracy",
     "train_tokens_per_s",
     "prefill_tokens_per_s",
     "decode_tokens_per_s",
@@ -161,6 +184,7 @@ COLUMNS = [
     "cuda_version",
     "git_commit",
     "seqbench_version",
+    "nondeterministic",
     "config_json",
 ]
 

@@ -7,10 +7,14 @@ diverging loss or an exception inside a block become the record's ``status``
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -35,7 +39,12 @@ TIMING_WARMUP_STEPS = 3  # excluded from training throughput (allocation, lazy i
 
 
 class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite (at ``step``; ``curve`` up to there)."""
+
+    def __init__(self, message: str, step: int = 0, curve: list | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.curve = curve or []
 
 
 # --- model ---------------------------------------------------------------------------------
@@ -53,15 +62,11 @@ def build_model(run: RunConfig, vocab_size: int) -> SequenceModel:
 
 
 def _optimizer(model: SequenceModel, train: dict) -> tuple[torch.optim.Optimizer, Any]:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    # The blocks say which of their parameters are exempt from weight decay, as their
+    # reference code does (Mamba's A_log and D, RWKV's time_* decays; norms, biases and
+    # embeddings everywhere): see docs/architectures.md.
     optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": train["weight_decay"]},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=train["lr"],
-        betas=(0.9, 0.98),
+        model.param_groups(train["weight_decay"]), lr=train["lr"], betas=(0.9, 0.98)
     )
     warmup, total, schedule = train["warmup"], max(train["steps"], 1), train["schedule"]
 
@@ -79,10 +84,19 @@ def _optimizer(model: SequenceModel, train: dict) -> tuple[torch.optim.Optimizer
 
 
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=tasks.IGNORE
+    )
 
 
 # --- training ------------------------------------------------------------------------------
+
+
+# Why a run stopped (the ``stop_reason`` metric):
+EARLY_STOP = "early_stop"  # a training batch reached ``train.early_stop``
+STEPS = "steps"  # used its whole step budget
+TIME_CAP = "time_cap"  # hit the ``train.max_time_s`` safety cap: unconverged, machine-dependent
+DIVERGED = "diverged"  # the loss became NaN or infinite
 
 
 def train(
@@ -92,6 +106,10 @@ def train(
     device: torch.device,
     on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
+    """Train for ``train.steps`` optimizer steps (the budget), stopping early once a
+    training batch reaches ``train.early_stop``; the learning-rate schedule spans the
+    planned steps. Batches come from a generator seeded by the run's seed, so the same
+    config gives the same numbers on one machine."""
     cfg = run.train
     dtype = DTYPES[cfg["dtype"]]
     optimizer, scheduler = _optimizer(model, cfg)
@@ -99,7 +117,8 @@ def train(
     batch_tokens = cfg["batch_size"] * cfg["seq_len"]
     curve: list[dict[str, float]] = []
     batch_accuracy: list[torch.Tensor] = []
-    steps_to_99 = None
+    steps_to_threshold = None
+    stop_reason = STEPS
     loss = torch.tensor(float("nan"))
     start = time.perf_counter()
     timed_from, timed_start = None, None
@@ -118,7 +137,7 @@ def train(
         optimizer.step()
         scheduler.step()
         with torch.no_grad():
-            scored = targets != -100
+            scored = targets != tasks.IGNORE
             correct = (logits.argmax(-1) == targets) & scored
             batch_accuracy.append(correct.sum() / scored.sum().clamp(min=1))
 
@@ -127,8 +146,8 @@ def train(
             timed_from, timed_start = step, time.perf_counter()
         if on_step is not None:
             on_step(step, cfg["steps"])
-        last = step == cfg["steps"]
-        if step % cfg["log_every"] == 0 or last:
+        capped = cfg["max_time_s"] is not None and time.perf_counter() - start > cfg["max_time_s"]
+        if step % cfg["log_every"] == 0 or step == cfg["steps"] or capped:
             loss_value = loss.item()
             accuracies = torch.stack(batch_accuracy).tolist()
             first = len(curve) and curve[-1]["step"]
@@ -142,21 +161,26 @@ def train(
                 }
             )
             if not math.isfinite(loss_value):
-                raise Diverged(f"loss became {loss_value} at step {step}")
-            if steps_to_99 is None and cfg["early_stop"] is not None:
+                raise Diverged(f"loss became {loss_value} at step {step}", step, curve)
+            if steps_to_threshold is None and cfg["early_stop"] is not None:
                 hits = [i for i, a in enumerate(accuracies) if a >= cfg["early_stop"]]
                 if hits:
-                    steps_to_99 = first + hits[0] + 1
+                    steps_to_threshold = first + hits[0] + 1
+                    stop_reason = EARLY_STOP
                     break
-            if time.perf_counter() - start > cfg["max_time_s"]:
+            if capped:
+                stop_reason = TIME_CAP
                 break
     synchronize(device)
     end = time.perf_counter()
     timed_steps = step - timed_from if timed_from is not None else 0
     return {
+        "stop_reason": stop_reason,
         "train_steps": step,
-        "steps_to_99": steps_to_99,
+        "train_examples": step * cfg["batch_size"],
+        "steps_to_threshold": steps_to_threshold,
         "final_loss": loss.item(),
+        "final_batch_accuracy": curve[-1]["accuracy"] if curve else None,
         "train_time_s": end - start,
         "train_tokens_per_s": timed_steps * batch_tokens / (end - timed_start)
         if timed_steps
@@ -167,6 +191,10 @@ def train(
 
 # --- evaluation ----------------------------------------------------------------------------
 
+# Generator seed offsets of the evaluation and validation sets (the training batches use
+# the run's seed itself), so the three streams never coincide.
+_SPLIT_SEEDS = {"eval": 1_000_003, "val": 2_000_003}
+
 
 @torch.no_grad()
 def evaluate(
@@ -175,12 +203,19 @@ def evaluate(
     run: RunConfig,
     device: torch.device,
     seq_len: int,
+    split: str = "eval",
     **sample_args: Any,
 ) -> dict[str, float]:
-    """Token accuracy and exact match on ``eval.n`` fresh examples (a fixed evaluation set)."""
+    """Token accuracy and exact match on a fixed set of fresh examples.
+
+    ``split="eval"``: the ``eval.n`` examples the results report. ``split="val"``: the
+    ``eval.val_n`` validation examples that learning-rate (or any declared) selection
+    uses, drawn from another seed so the reported set never chooses its own winner.
+    """
     model.eval()
-    generator = torch.Generator().manual_seed(1_000_003 + run.seed)
-    n, batch_size = run.eval["n"], run.eval["batch_size"]
+    generator = torch.Generator().manual_seed(_SPLIT_SEEDS[split] + run.seed)
+    n = run.eval["n"] if split == "eval" else run.eval["val_n"]
+    batch_size = run.eval["batch_size"]
     correct = scored = exact = 0.0
     dtype = DTYPES[run.train["dtype"]]
     for start in range(0, n, batch_size):
@@ -189,7 +224,7 @@ def evaluate(
         with autocast(device, dtype):
             logits = model(batch.inputs.to(device))
         accuracy, exact_match = tasks.score(logits.float(), targets)
-        n_scored = int((targets != -100).sum())
+        n_scored = int((targets != tasks.IGNORE).sum())
         correct += accuracy * n_scored
         scored += n_scored
         exact += exact_match * targets.shape[0]
@@ -226,6 +261,37 @@ def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device
 # --- a whole run ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _deterministic() -> Iterator[list[str]]:
+    """Ask torch for deterministic kernels while a run trains and evaluates.
+
+    Ops that have no deterministic implementation on this device still run (torch's
+    ``warn_only`` mode); the list this yields names them, and the run file keeps it
+    (``nondeterministic``), so a result that cannot repeat exactly says why.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it on CUDA
+    was_on = torch.are_deterministic_algorithms_enabled()
+    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield found
+        finally:
+            torch.use_deterministic_algorithms(was_on, warn_only=was_warn_only)
+    for warning in caught:
+        text = str(warning.message)
+        if "deterministic" in text:
+            first = text.strip().splitlines()[0][:300]
+            if first not in found:
+                found.append(first)
+        else:  # not ours to swallow
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
 def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, Any]:
     """Run one config and return its record (see ``bench.store``); never raises for the run."""
     keep_freed_memory()  # no mmap page faults per large tensor (see bench.measure)
@@ -256,10 +322,15 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
             dtype=run.train.get("dtype", "float32"),
         )
         if run.kind == "train":
-            trained = train(model, task, run, device, on_step)
-            record["curve"] = trained.pop("curve")
-            metrics.update(trained)
-            record["points"] = eval_points(model, task, run, device)
+            with _deterministic() as nondeterministic:
+                trained = train(model, task, run, device, on_step)
+                record["curve"] = trained.pop("curve")
+                metrics.update(trained)
+                metrics["val_accuracy"] = evaluate(
+                    model, task, run, device, run.train["seq_len"], split="val"
+                )["accuracy"]
+                record["points"] = eval_points(model, task, run, device)
+            record["nondeterministic"] = nondeterministic
             if run.measure["cost"]:
                 cost = measure_cost(model, run, device, run.train["seq_len"], vocab_size)
                 record["timing_spread"] = cost.pop("timing_spread")
@@ -268,7 +339,8 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
             record["points"] = cost_points(model, run, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
     except Diverged as error:
-        record.update(status="diverged", error=str(error))
+        record.update(status="diverged", error=str(error), curve=error.curve)
+        record["metrics"].update(stop_reason=DIVERGED, train_steps=error.step)
     except Exception as error:
         record.update(
             status="oom" if is_oom(error) else "error",

@@ -7,7 +7,7 @@ TINY = {
     "grid": {"architecture": ["transformer", "lstm"], "task": ["copy"], "seed": [0]},
     "model": {"d_model": 16, "n_layers": 1},
     "train": {"seq_len": 12, "steps": 6, "batch_size": 4, "warmup": 2, "log_every": 2},
-    "eval": {"n": 8, "batch_size": 4, "seq_lens": [12, 20]},
+    "eval": {"n": 8, "val_n": 8, "batch_size": 4, "seq_lens": [12, 20]},
     "measure": {"batch_size": 2, "repeats": 1, "warmup": 0, "decode_steps": 1},
 }
 

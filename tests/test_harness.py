@@ -57,20 +57,70 @@ def test_early_stop_records_steps_to_threshold(monkeypatch):
     # A threshold of a tiny accuracy is reached at once: training stops there.
     record = execute(_run(train={"early_stop": 0.001, "steps": 50}))
     m = record["metrics"]
-    assert m["steps_to_99"] is not None
+    assert m["steps_to_threshold"] is not None and m["stop_reason"] == "early_stop"
     # checked every log_every=2 steps: training stops at the first check after the hit
-    assert m["steps_to_99"] <= m["train_steps"] < m["steps_to_99"] + 2 < 50
+    assert m["steps_to_threshold"] <= m["train_steps"] < m["steps_to_threshold"] + 2 < 50
+    assert m["train_examples"] == m["train_steps"] * 4  # batch_size 4
 
 
-def test_time_budget_stops_training():
+def test_a_run_that_uses_its_budget_says_so_and_is_unconverged():
+    record = execute(_run(train={"steps": 6, "early_stop": 1.0}))  # never reached on a tiny run
+    m = record["metrics"]
+    assert m["stop_reason"] == "steps" and m["train_steps"] == 6 and m["train_examples"] == 24
+    row = store.record_rows(record)[0]
+    assert row["converged"] is False and row["stop_reason"] == "steps"
+    without_threshold = execute(_run(train={"early_stop": None}))
+    assert store.record_rows(without_threshold)[0]["converged"] is True
+
+
+def test_time_cap_stops_training_and_is_recorded():
     record = execute(_run(train={"steps": 10_000, "max_time_s": 0.5, "early_stop": None}))
-    assert record["status"] == "ok" and record["metrics"]["train_steps"] < 10_000
+    m = record["metrics"]
+    assert record["status"] == "ok" and m["train_steps"] < 10_000
+    assert m["stop_reason"] == "time_cap"
+    assert record["curve"][-1]["step"] == m["train_steps"]  # the curve shows where it ended
+    assert store.record_rows(record)[0]["converged"] is False
+
+
+def test_the_time_cap_is_off_by_default():
+    assert _run().train["max_time_s"] is None
+
+
+def test_validation_accuracy_is_measured_on_its_own_examples():
+    import tasks
+
+    run = _run()
+    record = execute(run)
+    assert 0 <= record["metrics"]["val_accuracy"] <= 1
+
+    seen: dict[str, list[torch.Tensor]] = {"val": [], "eval": []}
+    copy_task = tasks.create("copy", **run.task_config)
+
+    class Recording:
+        vocab_size = copy_task.vocab_size
+
+        def __init__(self, split):
+            self.split = split
+
+        def sample(self, *args, **kwargs):
+            batch = copy_task.sample(*args, **kwargs)
+            seen[self.split].append(batch.inputs)
+            return batch
+
+    model = train.build_model(run, copy_task.vocab_size)
+    for split in ("val", "eval"):
+        train.evaluate(model, Recording(split), run, torch.device("cpu"), 12, split=split)
+    val, evaluation = torch.cat(seen["val"]), torch.cat(seen["eval"])
+    assert len(val) == run.eval["val_n"] and len(evaluation) == run.eval["n"]
+    # the validation examples are not the reported evaluation examples
+    assert not torch.equal(val[: len(evaluation)], evaluation)
 
 
 def test_nan_loss_is_recorded_as_diverged(monkeypatch):
     monkeypatch.setattr(train, "_loss", lambda logits, targets: logits.sum() * float("nan"))
     record = execute(_run())
     assert record["status"] == "diverged" and "loss became nan" in record["error"]
+    assert record["metrics"]["stop_reason"] == "diverged" and record["metrics"]["train_steps"] == 2
 
 
 def test_oom_during_training_is_a_result(monkeypatch):
