@@ -21,7 +21,7 @@ RecordCallback = Callable[[RunConfig, dict[str, Any]], None]
 StepCallback = Callable[[RunConfig, int, int], None]
 
 # Rough seconds per training step on a 2-core CPU at d_model=64, 2 layers, batch 64,
-# L=64 (CALIBRATION.md); scaled by tokens·width²·layers for other sizes. Only the
+# L=64 (measured with stand-alone loops); scaled by tokens·width²·layers for other sizes. Only the
 # --dry-run estimate uses it.
 _CPU_STEP_S = {"transformer": 0.03, "lstm": 0.02, "rwkv": 0.06, "monarch": 0.05, "mamba": 0.08}
 _GPU_SPEEDUP = 20.0

@@ -11,7 +11,8 @@ At length L the string has n = (L - 2) // 2 symbols (an odd L leaves one PAD at 
 end), so longer eval lengths mean longer strings: copy extrapolation. With ``min_len``
 set, each example draws its own n uniformly from [min_len, (L - 2) // 2] and is padded
 on the right — training on varied lengths is what lets a Transformer copy strings of
-every length up to the longest it saw (CALIBRATION.md).
+every length up to the longest it saw (measured on a 2-core CPU: trained on
+n in [1, 32], a 2-layer Transformer copies n=32 at 0.99 after ~650 steps).
 """
 
 from __future__ import annotations

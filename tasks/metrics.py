@@ -1,4 +1,4 @@
-"""Accuracy on scored positions (DESIGN.md): token accuracy and exact match per example."""
+"""Accuracy on scored positions (docs/design.md): token accuracy and exact match per example."""
 
 from __future__ import annotations
 

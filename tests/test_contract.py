@@ -1,4 +1,4 @@
-"""The contract suite: every registered block, every law (DESIGN.md)."""
+"""The contract suite: every registered block, every law (docs/design.md)."""
 
 import pytest
 import torch
@@ -9,18 +9,34 @@ from architectures import Block, BlockConfig, ConfigError, register
 from architectures.base import State
 from architectures.contract import (
     CHECKS,
+    ContractSkipped,
     ContractViolation,
     block_factory,
+    randomize,
     run_contract,
 )
 
 NAMES = architectures.names()
 
 
+def _run_check(check: str, make_block) -> None:
+    try:
+        CHECKS[check](make_block)
+    except ContractSkipped as skipped:
+        pytest.skip(str(skipped))
+
+
 @pytest.mark.parametrize("check", list(CHECKS))
 @pytest.mark.parametrize("name", NAMES)
 def test_block_obeys_contract(name: str, check: str) -> None:
-    CHECKS[check](block_factory(architectures.get(name)))
+    _run_check(check, block_factory(architectures.get(name)))
+
+
+@pytest.mark.parametrize("check", ["causal", "step_matches_forward", "state_size_honest"])
+@pytest.mark.parametrize("name", NAMES)
+def test_block_deep_in_a_model_obeys_contract(name: str, check: str) -> None:
+    # Depth changes the init (RWKV's ramps and its first-layer ln0, residual scales).
+    _run_check(check, block_factory(architectures.get(name), layer_idx=2, n_layers=3))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,6 +101,28 @@ class NaNBlock(_Base):
         return super().forward(x) * float("nan")
 
 
+class PeekBehindZeroGate(_Base):
+    """Looks one token ahead through a gate that starts at zero (like RWKV's adapters)."""
+
+    def __init__(self, config: BlockConfig) -> None:
+        super().__init__(config)
+        self.gate = torch.nn.Parameter(torch.zeros(config.d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x) + self.gate * torch.roll(x, shifts=-1, dims=1)
+
+
+class StepIgnoresZeroGate(_Base):
+    """forward uses a zero-initialised gate that step forgets."""
+
+    def __init__(self, config: BlockConfig) -> None:
+        super().__init__(config)
+        self.gate = torch.nn.Parameter(torch.zeros(config.d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x) + self.gate * x
+
+
 def test_reference_block_passes() -> None:
     assert all(r.passed for r in run_contract(_Base)), run_contract(_Base)
 
@@ -104,6 +142,79 @@ def test_suite_catches_broken_block(cls, check, reason) -> None:
         CHECKS[check](block_factory(cls))
     failed = {r.check: r.reason for r in run_contract(cls) if not r.passed}
     assert check in failed and reason in failed[check]
+
+
+@pytest.mark.parametrize(
+    ("cls", "check", "reason"),
+    [
+        (PeekBehindZeroGate, "causal", "with random parameters: not causal"),
+        (StepIgnoresZeroGate, "step_matches_forward", "with random parameters: step disagrees"),
+    ],
+    ids=["peek-behind-zero-gate", "step-ignores-zero-gate"],
+)
+def test_random_parameters_expose_paths_a_fresh_block_hides(cls, check, reason) -> None:
+    block = block_factory(cls)()
+    assert not block.gate.any()  # fresh: the broken path is silent
+    with pytest.raises(ContractViolation, match=reason):
+        CHECKS[check](block_factory(cls))
+
+
+def test_randomize_moves_every_parameter_reproducibly() -> None:
+    make = block_factory(architectures.get("rwkv"))
+    fresh, a, b = make(), randomize(make()), randomize(make())
+    params_b = dict(b.named_parameters())
+    for (name, p0), (_, pa) in zip(fresh.named_parameters(), a.named_parameters(), strict=True):
+        assert (pa != p0).float().mean() > 0.99, name  # zero-initialised ones included
+        assert torch.equal(pa, params_b[name]), name
+    assert a.mixer.time_maa_w1.abs().min() > 0 and a.mixer.output.weight.abs().max() > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the backend law compares on CUDA here")
+def test_backend_law_on_cpu_is_skipped_not_compared_with_itself() -> None:
+    results = {r.check: r for r in run_contract(_Base)}
+    backend = results["backend_switch"]
+    assert backend.passed and backend.skipped
+    assert backend.reason.startswith("skipped: no fused kernel here")
+    assert not any(r.skipped for name, r in results.items() if name != "backend_switch")
+
+
+def test_backend_law_still_requires_cuda_on_cpu_to_be_refused() -> None:
+    class RunsCudaOnCpu(_Base):
+        def select_backend(self, x: Tensor) -> str:
+            self.backend_used = "cuda" if self.config.backend == "cuda" else "torch"
+            return self.backend_used
+
+    with pytest.raises(ContractViolation, match="ran instead of raising BackendError"):
+        CHECKS["backend_switch"](block_factory(RunsCudaOnCpu))
+
+
+def test_plugin_config_inherits_placement_fields() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class PluginConfig(BlockConfig):
+        width: int = 3
+
+    class PluginBlock(_Base):
+        Config = PluginConfig
+
+    block = PluginBlock(PluginConfig(d_model=8, layer_idx=1, n_layers=2))
+    assert (block.config.layer_idx, block.config.n_layers, block.config.width) == (1, 2, 3)
+    assert all(r.passed for r in run_contract(PluginBlock, d_model=8))
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ({"layer_idx": 2, "n_layers": 2}, r"layer_idx=2 must lie in \[0, n_layers=2\)"),
+        ({"layer_idx": -1}, r"layer_idx=-1 must lie in"),
+        ({"n_layers": 0}, "n_layers=0 must be a positive integer"),
+    ],
+    ids=["past-the-end", "negative", "no-layers"],
+)
+def test_invalid_placement_names_field_value_and_rule(placement, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        architectures.create("lstm", **placement)
 
 
 # --- registry -----------------------------------------------------------------------------
