@@ -302,6 +302,14 @@ def build_sweep(raw: dict[str, Any], check_device: bool = True) -> Sweep:
                 f"select contains {axis!r}, which is not a grid axis with several values; "
                 f'add it to [grid], e.g. "{axis}" = [1e-3, 3e-3]'
             )
+    for axis in config.grid:  # a grid axis would silently beat a per-task table
+        section, _, key = axis.partition(".")
+        for task_name, table in getattr(config, section, {}).items() if key else ():
+            if section in _PER_TASK_SECTIONS and isinstance(table, dict) and key in table:
+                raise SweepConfigError(
+                    f"{section}.{task_name}.{key} is shadowed by the grid axis {axis!r}, which "
+                    f"wins for every task; remove one of them"
+                )
     runs = [_run_config(config, point, device) for point in expand_grid(config)]
     if not runs:
         raise SweepConfigError("the grid is empty: every axis in [grid] needs at least one value")

@@ -190,7 +190,7 @@ def test_parameter_matching_tolerance_is_configurable():
 
 def test_readme_parameter_matching_example_expands():
     # The transformer's widths come in steps of its head count, so 5% cannot reach 100k.
-    with pytest.raises(SweepConfigError, match="raise model.params_tolerance"):
+    with pytest.raises(SweepConfigError, match=r"raise model\.params_tolerance"):
         load_sweep("quick", ["model.params=100000"])
     sweep = load_sweep("quick", ["model.params=100000", "model.params_tolerance=0.1"])
     assert all(run.model["params"] == 100000 for run in sweep.runs)
@@ -209,3 +209,10 @@ def test_summary_table_marks_unconverged_cells():
     console.print(table)
     text = console.export_text()
     assert "1 unconverged" in text and "*" in text
+
+
+def test_a_per_task_table_shadowed_by_a_grid_axis_is_refused():
+    raw = tiny(grid={"architecture": ["lstm"], "train.steps": [4, 6]})
+    raw["train"]["copy"] = {"steps": 100}
+    with pytest.raises(SweepConfigError, match=r"train\.copy\.steps is shadowed by the grid axis"):
+        build_sweep(raw)
