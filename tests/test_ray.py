@@ -1,11 +1,8 @@
 """Sweeps on Ray: same rows as locally, crashes become error records, Ctrl-C and resume."""
 
 import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from _tiny import tiny, write_toml
@@ -16,7 +13,6 @@ from bench.config import build_sweep
 ray = pytest.importorskip("ray")
 
 COMPARED = ["accuracy", "exact_match", "final_loss", "params", "state_bytes"]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -130,62 +126,3 @@ def test_without_ray_the_cli_says_what_to_install(tmp_path, monkeypatch, capsys)
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --ray needs Ray: pip install 'seqbench[ray]'"
-
-
-def _seqbench(*args, **kwargs):
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", *map(str, args)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
-
-
-def test_an_unreachable_address_is_one_clear_line(tmp_path):
-    config = write_toml(tmp_path / "tiny.toml", tiny())
-    start = time.monotonic()
-    proc = _seqbench("run", config, "--ray", "--address", "127.0.0.1:1", "--out", tmp_path)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and time.monotonic() - start < 30
-    assert err.strip().splitlines() == [
-        "error: cannot reach a Ray cluster at 127.0.0.1:1 (Connection refused); "
-        "start one with `ray start --head` or check the address"
-    ]
-
-
-@pytest.mark.slow
-def test_cli_starts_a_local_cluster_and_resumes(tmp_path):
-    config = write_toml(tmp_path / "tiny.toml", tiny())
-    proc = _seqbench("run", config, "--ray", "--out", tmp_path / "out")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert "2 to run" in out and "summary" in out and "transformer" in out
-    assert len(store.finished(tmp_path / "out")) == 2
-    proc = _seqbench("run", config, "--ray", "--out", tmp_path / "out")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "2 already done, 0 to run" in out
-
-
-@pytest.mark.slow
-def test_ctrl_c_on_the_cli_stops_cleanly_and_keeps_finished_runs(tmp_path):
-    # Two runs that stop training after 1 s and two after 90 s; 2 CPUs run two at a time.
-    raw = tiny(grid={"architecture": ["lstm"], "task": ["copy"], "seed": [0, 1]})
-    raw["grid"]["train.max_time_s"] = [1.0, 90.0]
-    raw["train"].update(steps=1_000_000, lr=1e-7, early_stop=1.0)  # lr too small to stop early
-    sweep_file = write_toml(tmp_path / "long.toml", raw)
-    short = {run.hash for run in build_sweep(raw).runs if run.train["max_time_s"] == 1.0}
-    out = tmp_path / "out"
-    proc = _seqbench("run", sweep_file, "--ray", "--out", out)
-    deadline = time.monotonic() + 120
-    while store.finished(out) != short and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)
-    assert store.finished(out) == short
-    interrupted = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    stdout, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert time.monotonic() - interrupted < 30  # the 90 s runs were cancelled, not awaited
-    assert "run the same command again to resume" in " ".join(stdout.split())
-    assert store.finished(out) == short and not list((out / "runs").glob(".tmp-*"))
