@@ -1,10 +1,27 @@
 """How seqbench measures cost.
 
 Method (also in the README):
-- **Time**: ``warmup`` untimed calls, then ``repeats`` timed calls; each timed call ends
-  with ``torch.cuda.synchronize()`` on CUDA; we report the median (and the spread as
-  min/max in the run record). Throughput = tokens processed / median seconds.
-- **Training throughput**: a full optimizer step (forward, backward, clip, AdamW).
+- **Time**: each timed call is bracketed by a device synchronize (CUDA) and
+  ``time.perf_counter``; every call's seconds are kept, and throughput = tokens processed /
+  median seconds. First the calls that measure peak memory, then ``warmup`` untimed calls
+  of each kind, then ``repeats`` timed calls of each kind taken in turn (a training step, a
+  prefill, a decode step, again), so a slowdown of the machine lands on every kind alike.
+  A cost-only sweep also takes its lengths in turn (``bench.cost.cost_points``): each
+  length's repeats are spread over the whole run instead of one burst: the machine's
+  drift lands on every length alike, and shows in their spread, instead of bending the
+  cost-vs-length curve.
+- **Why not ``torch.utils.benchmark``**: ``Timer.blocked_autorange`` /
+  ``adaptive_autorange`` time one statement back to back until a time budget or an
+  inter-quartile target is met. Their spread then covers only the seconds they ran, at one
+  shape; the drift that moves a slope happens between lengths measured a minute apart,
+  which the rounds above put into every length's samples instead. They also first size a
+  block by running the statement untimed (at least one extra call per measurement: a
+  4-second training step at the long end, in every round), and ``Timer`` measures with
+  one thread unless told otherwise. Block sizing amortizes timer overhead for
+  microsecond statements; the calls here take milliseconds to seconds (the shortest, a
+  small model's decode step on CUDA, pays a few microseconds of synchronize, alike at
+  every length), timed with the clock ``Timer`` uses (synchronize, ``perf_counter``).
+- **Training throughput**: a full optimizer step (forward, backward, AdamW).
 - **Prefill**: an inference forward over (B, L) tokens under ``torch.no_grad``.
 - **Decode**: one ``step`` per block for a batch of B tokens, from a state that already
   holds L tokens of context; tokens/s = B / median step time.
@@ -33,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +62,32 @@ from architectures.base import State
 
 @dataclass(frozen=True)
 class Timing:
-    median_s: float
-    min_s: float
-    max_s: float
-    repeats: int
+    """Seconds of every timed call of one kind, in the order they ran."""
+
+    samples_s: tuple[float, ...]
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.samples_s)
+
+    @property
+    def min_s(self) -> float:
+        return min(self.samples_s)
+
+    @property
+    def max_s(self) -> float:
+        return max(self.samples_s)
+
+    @property
+    def repeats(self) -> int:
+        return len(self.samples_s)
+
+    def spread(self) -> list[float]:
+        """``[min, median, max]`` seconds, the run file's ``timing_spread`` entry."""
+        return [self.min_s, self.median_s, self.max_s]
+
+
+Clock = Callable[[], float]
 
 
 def synchronize(device: torch.device | str) -> None:
@@ -56,20 +95,45 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize()
 
 
-def time_call(
-    fn: Callable[[], object], device: torch.device | str, repeats: int = 5, warmup: int = 2
-) -> Timing:
-    """Median wall time of ``fn`` after ``warmup`` calls, synchronized on CUDA."""
-    for _ in range(warmup):
-        fn()
+def time_interleaved(
+    calls: Mapping[str, Callable[[], object]],
+    counts: Mapping[str, int],
+    device: torch.device | str,
+    warmup: int = 0,
+    clock: Clock = time.perf_counter,
+) -> dict[str, Timing]:
+    """Time ``counts[kind]`` calls of each kind, the kinds taken in turn.
+
+    ``warmup`` untimed calls of each kind first. Then one call of each kind that still
+    needs samples, and again, until each has its count: a slowdown of the machine while
+    this runs lands on every kind instead of on whichever was being timed. Each timed call
+    starts and ends synchronized with the device.
+    """
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
     synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), min(times), max(times), repeats)
+    samples: dict[str, list[float]] = {kind: [] for kind in calls}
+    while any(len(samples[kind]) < counts[kind] for kind in calls):
+        for kind, fn in calls.items():
+            if len(samples[kind]) >= counts[kind]:
+                continue
+            start = clock()
+            fn()
+            synchronize(device)
+            samples[kind].append(clock() - start)
+    return {kind: Timing(tuple(times)) for kind, times in samples.items()}
+
+
+def time_call(
+    fn: Callable[[], object],
+    device: torch.device | str,
+    repeats: int = 5,
+    warmup: int = 2,
+    clock: Clock = time.perf_counter,
+) -> Timing:
+    """``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones, synchronized on CUDA."""
+    return time_interleaved({"call": fn}, {"call": repeats}, device, warmup, clock)["call"]
 
 
 # --- memory --------------------------------------------------------------------------------

@@ -8,16 +8,10 @@ environment and the exact configs. The numbers behind each section come from pla
 functions (`leaderboard`, `cost_table`, `check_claims`) so tests and notebooks can use
 them without HTML.
 
-Claims are checked from the data, never assumed; each gets "holds", "does not hold" or
-"not enough data" and the measured figure behind the verdict:
-
-(a) attention cost is quadratic in length: log-log slope of Transformer time per sequence
-    (L / tokens-per-s) at the long end of the cost rows, holds if slope >= 1.5;
-(b) RWKV / Mamba cost is linear: the same slope within [0.8, 1.25];
-(c) decode memory is constant for recurrent blocks: state_bytes flat in length for
-    lstm / rwkv / mamba, growing for the Transformer;
-(d) attention solves MQAR at small width where others do not: Transformer accuracy at the
-    smallest width >= 0.9 while the best attention-free block stays below 0.9.
+Claims are checked from the data, never assumed (`bench.claims`): each gets "holds" or
+"does not hold" only when the whole 95 % interval of its measured figure is on one side of
+its boundary, else "inconclusive" (or "unknown" without data), with the boundary, the
+lengths or seeds behind it and how the interval was computed.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ import html
 import io
 import json
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,14 +28,8 @@ import numpy as np
 import pandas as pd
 
 from bench import cells, plots
+from bench.claims import FAILS, HOLDS, check_claims
 from bench.plots import PlotError, check_results, format_bytes, format_count, format_length
-
-HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not enough data"
-QUADRATIC_SLOPE = 1.5
-LINEAR_SLOPE = (0.8, 1.25)
-SOLVED = 0.9
-RECURRENT = ("lstm", "rwkv", "mamba")
-ATTENTION = ("transformer",)
 
 ENVIRONMENT_COLUMNS = (
     "device",
@@ -209,208 +196,6 @@ def cost_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return table.reindex(order).reset_index(), source
 
 
-# --------------------------------------------------------------------------- claims
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    statement: str
-    verdict: str  # HOLDS, FAILS or UNKNOWN
-    evidence: str
-
-
-def loglog_slope(
-    lengths: np.ndarray, values: np.ndarray, *, long_end: bool = True
-) -> tuple[float, float, float]:
-    """Least-squares slope of log(value) on log(length) over the longest half (>= 3 points).
-
-    Returns (slope, first length, last length) of the fitted range; NaN slope if < 3 points.
-    """
-    order = np.argsort(lengths)
-    lengths, values = np.asarray(lengths, float)[order], np.asarray(values, float)[order]
-    keep = np.isfinite(values) & (values > 0) & (lengths > 0)
-    lengths, values = lengths[keep], values[keep]
-    if len(lengths) < 3:
-        return math.nan, math.nan, math.nan
-    if long_end:
-        n = max(3, math.ceil(len(lengths) / 2))
-        lengths, values = lengths[-n:], values[-n:]
-    slope = float(np.polyfit(np.log(lengths), np.log(values), 1)[0])
-    return slope, float(lengths[0]), float(lengths[-1])
-
-
-def _time_per_sequence(results: pd.DataFrame, architecture: str) -> tuple[pd.Series, str] | None:
-    """Median seconds per sequence by length, from prefill (else training) throughput."""
-    rows = results[
-        (results["row_kind"] == "cost")
-        & (results["status"] == "ok")
-        & (results["architecture"] == architecture)
-    ]
-    for column, label in (("prefill_tokens_per_s", "prefill"), ("train_tokens_per_s", "training")):
-        if column not in rows.columns:
-            continue
-        data = rows.dropna(subset=[column])
-        data = data[data[column] > 0]
-        if data.empty:
-            continue
-        if "d_model" in data.columns and data["d_model"].nunique() > 1:
-            widest = data.groupby("d_model")["eval_seq_len"].nunique().idxmax()
-            data = data[data["d_model"] == widest]
-        seconds = (data["eval_seq_len"] / data[column]).groupby(data["eval_seq_len"]).median()
-        if len(seconds) >= 3:
-            return seconds, label
-    return None
-
-
-def _slope_text(architecture: str, seconds: pd.Series, label: str) -> tuple[float, str]:
-    slope, lo, hi = loglog_slope(seconds.index.to_numpy(), seconds.to_numpy())
-    return slope, (
-        f"{architecture} {label} time per sequence ∝ L^{slope:.2f} "
-        f"over L={format_length(lo)}–{format_length(hi)}"
-    )
-
-
-def _claim_quadratic(results: pd.DataFrame) -> Claim:
-    statement = "Attention cost grows quadratically with sequence length"
-    found = _time_per_sequence(results, "transformer")
-    if found is None:
-        return Claim(
-            "a", statement, UNKNOWN, "needs ≥ 3 ok Transformer cost rows (run the `scaling` preset)"
-        )
-    slope, text = _slope_text("transformer", *found)
-    verdict = HOLDS if slope >= QUADRATIC_SLOPE else FAILS
-    rows = results[(results["row_kind"] == "cost") & (results["architecture"] == "transformer")]
-    oom = rows.loc[rows["status"] == "oom", "eval_seq_len"]
-    if len(oom):
-        text += f"; out of memory from L={format_length(oom.min())}"
-    return Claim("a", statement, verdict, f"{text} (quadratic if ≥ {QUADRATIC_SLOPE})")
-
-
-def _claim_linear(results: pd.DataFrame) -> Claim:
-    statement = "RWKV and Mamba cost grows linearly with sequence length"
-    parts, verdicts = [], []
-    for name in ("rwkv", "mamba"):
-        found = _time_per_sequence(results, name)
-        if found is None:
-            continue
-        slope, text = _slope_text(name, *found)
-        if slope < LINEAR_SLOPE[0]:
-            text += " (sub-linear: the device is not saturated at these lengths)"
-        parts.append(text)
-        verdicts.append(LINEAR_SLOPE[0] <= slope <= LINEAR_SLOPE[1])
-    if not parts:
-        return Claim(
-            "b",
-            statement,
-            UNKNOWN,
-            "needs ≥ 3 ok RWKV or Mamba cost rows (run the `scaling` preset)",
-        )
-    verdict = HOLDS if all(verdicts) else FAILS
-    return Claim(
-        "b",
-        statement,
-        verdict,
-        "; ".join(parts) + f" (linear if within {LINEAR_SLOPE[0]}–{LINEAR_SLOPE[1]})",
-    )
-
-
-def _state_by_length(results: pd.DataFrame, architecture: str) -> pd.Series | None:
-    """Median state bytes by length for the config with the most lengths."""
-    if "state_bytes" not in results.columns:
-        return None
-    rows = results[
-        (results["architecture"] == architecture)
-        & (results["status"] == "ok")
-        & results["state_bytes"].notna()
-    ]
-    if rows.empty:
-        return None
-    keys = [c for c in ("row_kind", "task", "d_model", "n_layers") if c in rows.columns]
-    groups = rows.groupby(keys, dropna=False)
-    best = max(groups, key=lambda item: item[1]["eval_seq_len"].nunique())[1]
-    series = best.groupby("eval_seq_len")["state_bytes"].median()
-    return series if len(series) >= 2 else None
-
-
-def _claim_constant_state(results: pd.DataFrame) -> Claim:
-    statement = "Decode memory (recurrent state) is constant in length for LSTM / RWKV / Mamba, growing for attention"
-    parts, ok = [], True
-    recurrent_seen = False
-    for name in (*RECURRENT, *ATTENTION):
-        series = _state_by_length(results, name)
-        if series is None:
-            continue
-        lo_len, hi_len = series.index.min(), series.index.max()
-        lo, hi = series.iloc[0], series.iloc[-1]
-        ratio = hi / lo if lo > 0 else math.inf
-        span = f"L={format_length(lo_len)}→{format_length(hi_len)}"
-        if name in RECURRENT:
-            recurrent_seen = True
-            flat = series.max() <= series.min() * 1.01
-            ok &= flat
-            parts.append(
-                f"{name} {format_bytes(lo)} → {format_bytes(hi)} over {span}"
-                + ("" if flat else " (grows)")
-            )
-        else:
-            grows = ratio >= 0.5 * (hi_len / lo_len)
-            ok &= grows
-            parts.append(
-                f"{name} {format_bytes(lo)} → {format_bytes(hi)} (×{ratio:.0f}) over {span}"
-            )
-    if not recurrent_seen:
-        return Claim(
-            "c", statement, UNKNOWN, "needs state_bytes at ≥ 2 lengths for lstm, rwkv or mamba"
-        )
-    return Claim("c", statement, HOLDS if ok else FAILS, "; ".join(parts))
-
-
-def _claim_mqar(results: pd.DataFrame) -> Claim:
-    statement = "Attention solves MQAR at small width where attention-free blocks do not"
-    runs = plots.per_run_accuracy(results)
-    runs = runs[(runs["task"] == "mqar") & (runs["eval_seq_len"] == runs["train_seq_len"])]
-    runs = runs.dropna(subset=["accuracy"])
-    if "d_model" not in runs.columns:
-        runs = runs.assign(d_model=0)
-    attention = runs[runs["architecture"].isin(ATTENTION)]
-    others = runs[~runs["architecture"].isin(ATTENTION)]
-    widths = sorted(set(attention["d_model"]) & set(others["d_model"]))
-    if not widths:
-        return Claim(
-            "d",
-            statement,
-            UNKNOWN,
-            "needs ok MQAR runs of the Transformer and an attention-free block at one width",
-        )
-    width = widths[0]
-    att = attention.loc[attention["d_model"] == width, "accuracy"].mean()
-    by_arch = others[others["d_model"] == width].groupby("architecture")["accuracy"].mean()
-    best_name, best = by_arch.idxmax(), by_arch.max()
-    verdict = HOLDS if att >= SOLVED and best < SOLVED else FAILS
-    evidence = (
-        f"d_model={width:.0f}: transformer {att:.3f} vs best attention-free {best_name} {best:.3f} "
-        f"(token accuracy at training length, mean over seeds; solved if ≥ {SOLVED})"
-    )
-    if att >= SOLVED and best >= SOLVED:
-        solvers = ", ".join(by_arch[by_arch >= SOLVED].index)
-        evidence += (
-            f"; attention solves it, and so does {solvers}: Zoology's gap opens when the "
-            "pairs are many for the width (the `mqar` preset's grid)"
-        )
-    return Claim("d", statement, verdict, evidence)
-
-
-def check_claims(results: pd.DataFrame) -> list[Claim]:
-    check_results(results)
-    return [
-        _claim_quadratic(results),
-        _claim_linear(results),
-        _claim_constant_state(results),
-        _claim_mqar(results),
-    ]
-
-
 # --------------------------------------------------------------------------- formatting
 
 
@@ -512,7 +297,10 @@ def markdown_summary(results: pd.DataFrame) -> str:
         lines.append("")
     lines += ["## Claims checked", ""]
     for claim in claims:
-        lines.append(f"- ({claim.key}) {claim.statement}: **{claim.verdict}** — {claim.evidence}")
+        lines.append(f"- ({claim.key}) {claim.statement}: **{claim.label}** — {claim.evidence}")
+        lines.append(f"  - boundary: {claim.boundary}")
+        if claim.method:
+            lines.append(f"  - interval: {claim.method}")
     return "\n".join(lines) + "\n"
 
 
@@ -674,14 +462,21 @@ def render_html(
     out += _selection_html(results)
 
     out.append(
-        "<h2 id='claims'>Claims checked</h2><table><thead><tr><th>claim</th><th>statement</th>"
-        "<th>verdict</th><th>measured</th></tr></thead><tbody>"
+        "<h2 id='claims'>Claims checked</h2><p>A verdict is decided only when the whole 95 % "
+        "interval of the measured figure is on one side of the claim's boundary; otherwise it "
+        "is inconclusive.</p><table><thead><tr><th>claim</th><th>statement</th>"
+        "<th>verdict</th><th>measured (95 % interval)</th><th>boundary, and why</th>"
+        "<th>interval</th></tr></thead><tbody>"
     )
     for claim in claims:
         css = {HOLDS: "holds", FAILS: "fails"}.get(claim.verdict, "unknown")
+        texts = (claim.statement, claim.evidence, claim.boundary, claim.method)
+        statement, evidence, boundary, method = (html.escape(text) for text in texts)
+        left = "style='text-align:left'"
         out.append(
-            f"<tr><td>({claim.key})</td><td style='text-align:left'>{html.escape(claim.statement)}</td>"
-            f"<td class='{css}'>{claim.verdict}</td><td style='text-align:left'>{html.escape(claim.evidence)}</td></tr>"
+            f"<tr><td>({claim.key})</td><td {left}>{statement}</td>"
+            f"<td class='{css}'>{html.escape(claim.label)}</td><td {left}>{evidence}</td>"
+            f"<td {left}>{boundary}</td><td {left}>{method}</td></tr>"
         )
     out.append("</tbody></table>")
 

@@ -4,7 +4,7 @@
 a real sweep: five architectures trained on copy / selective_copy / mqar / induction /
 needle with several seeds, evaluated at lengths beyond the training length (needle rows
 per depth), plus a cost-only `scaling` sweep at 2^8..2^13 tokens where the Transformer
-runs out of memory at the long end. The numbers follow the published trends (attention
+runs out of memory at the long end, with every timed call's seconds. The numbers follow the published trends (attention
 solves recall at small width and fails to extrapolate; recurrent state is constant while
 the KV cache and Monarch's convolution history grow with length) so that claim checks
 have something to find. `curves(results)` gives the matching training curves.
@@ -26,6 +26,7 @@ TRAIN_LEN = 256
 EVAL_LENS = (128, 256, 512, 1024, 2048)
 NEEDLE_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 COST_LENS = tuple(2**k for k in range(8, 14))
+COST_REPEATS = 10
 FLOAT32 = 4
 
 # Token accuracy at the training length, per (architecture, task).
@@ -199,7 +200,7 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
         "task": {"name": "none"},
         "train": {"batch_size": 8, "steps": 0},
         "eval": {"seq_lens": list(COST_LENS)},
-        "measure": {"repeats": 10},
+        "measure": {"repeats": COST_REPEATS, "batch_size": 8},
         "seed": 0,
     }
     common = _base_row(config, "scaling", "cost")
@@ -219,16 +220,34 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
     overhead = 2e-5  # launch / Python overhead per call
     activations = {"transformer": 1.0, "lstm": 0.6, "rwkv": 1.4, "monarch": 2.0, "mamba": 0.8}
     kv_read = 2e-9 if architecture == "transformer" else 0.0  # decode reads the cache
+    # Every timed call's seconds (a batch of 8), as a real run keeps them: 2 % noise and one
+    # call per length slowed by half by another process. From their own generator, so the
+    # rest of the table does not depend on how many calls there are.
+    calls = np.random.default_rng([17, ARCHITECTURES.index(architecture)])
+
+    def slowed_once() -> np.ndarray:
+        factor = np.ones(COST_REPEATS)
+        factor[calls.integers(COST_REPEATS)] = 1.5
+        return factor
+
     rows = []
     for length in COST_LENS:
         t = overhead + linear[architecture] * length + quadratic * length**2
         t *= rng.uniform(0.97, 1.03)
+        times = {
+            kind: 8 * scale * t * calls.lognormal(0.0, 0.02, COST_REPEATS) * slowed_once()
+            for kind, scale in (("train", 3.0), ("prefill", 1.0))
+        }
+        decode = 8 / (overhead / 4 + linear[architecture] * 8 + kv_read * length)
         row = dict(common)
         row.update(
             eval_seq_len=length,
-            train_tokens_per_s=length / (3 * t),
-            prefill_tokens_per_s=length / t,
-            decode_tokens_per_s=8 / (overhead / 4 + linear[architecture] * 8 + kv_read * length),
+            train_tokens_per_s=8 * length / np.median(times["train"]),
+            prefill_tokens_per_s=8 * length / np.median(times["prefill"]),
+            decode_tokens_per_s=decode,
+            train_times_s=list(times["train"]),
+            prefill_times_s=list(times["prefill"]),
+            decode_times_s=list(8 / decode * calls.lognormal(0.0, 0.02, COST_REPEATS)),
             peak_memory_train_bytes=3e7
             + length * 4e4 * activations[architecture]
             + (length**2 * 64 if architecture == "transformer" else 0),
@@ -239,6 +258,8 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
         )
         if architecture == "transformer" and length == COST_LENS[-1]:
             row.update(status="oom", error="CUDA out of memory. Tried to allocate 8.00 GiB")
+            for kind in ("train", "prefill", "decode"):
+                row.pop(f"{kind}_times_s")
             for key in (
                 "train_tokens_per_s",
                 "prefill_tokens_per_s",

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from bench import plots, report
+from bench.claims import FAILS, HOLDS, UNKNOWN
 from bench.plots import PlotError
-from bench.report import FAILS, HOLDS, UNKNOWN, check_claims, markdown_summary, write_report
+from bench.report import check_claims, markdown_summary, write_report
 
 IMAGE = re.compile(r"src='data:image/(png|svg\+xml);base64,([A-Za-z0-9+/=]+)'")
 
@@ -70,6 +71,17 @@ def test_report_has_every_section(html, results):
         assert config_hash in html
 
 
+def test_report_shows_each_claim_with_its_interval_boundary_and_method(html):
+    claims = html[html.index("id='claims'") : html.index("id='figures'")]
+    assert "whole 95 % interval" in claims
+    assert re.search(
+        r"transformer prefill time ∝ L\^[\d.]+ \([\d.]+–[\d.]+\) over L=1K, 2K, 4K", claims
+    )
+    assert "passes 1.5 exactly where the L² term equals the linear layers" in claims
+    assert "t interval over the seeds" in claims
+    assert claims.count("<td class='holds'>holds</td>") == 4
+
+
 def test_leaderboard_ranks_and_marks_oom(results):
     boards = report.leaderboard(results)
     assert list(boards) == list(synthetic.TASKS)
@@ -114,22 +126,35 @@ def _verdicts(frame: pd.DataFrame) -> dict[str, str]:
 def test_claims_hold_on_the_synthetic_sweep(results):
     claims = {claim.key: claim for claim in check_claims(results)}
     assert {k: c.verdict for k, c in claims.items()} == dict.fromkeys("abcd", HOLDS)
-    slope = float(re.search(r"L\^([\d.]+)", claims["a"].evidence).group(1))
-    assert slope >= 1.5
+    slope = re.search(r"L\^([\d.]+) \(([\d.]+)–([\d.]+)\)", claims["a"].evidence)
+    value, low, high = (float(v) for v in slope.groups())
+    assert 1.5 <= low <= value <= high  # decided by the whole interval
+    assert "over L=1K, 2K, 4K (10 repeats each)" in claims["a"].evidence
     assert "out of memory from L=8K" in claims["a"].evidence
+    assert "bootstrap over repeats" in claims["a"].method
     assert "transformer 2 MiB → 32 MiB (×16) over L=256→4K" in claims["c"].evidence
     assert "d_model=64" in claims["d"].evidence and "mamba" in claims["d"].evidence
+    assert "3 seeds" in claims["d"].evidence
+
+
+def _set_prefill(frame: pd.DataFrame, mask: pd.Series, seconds_at) -> None:
+    """Prefill calls costing seconds_at(L) (2 % noise), and the throughput from them."""
+    rng = np.random.default_rng(1)
+    for index in frame.index[mask]:
+        length = frame.at[index, "eval_seq_len"]
+        calls = seconds_at(length) * rng.lognormal(0.0, 0.02, 10)
+        frame.at[index, "prefill_times_s"] = list(calls)
+        frame.at[index, "prefill_tokens_per_s"] = 8 * length / np.median(calls)
 
 
 def test_claims_fail_when_the_data_says_so(results):
     frame = results.copy()
-    cost = frame["row_kind"] == "cost"
+    ok_cost = (frame["row_kind"] == "cost") & (frame["status"] == "ok")
     transformer, lstm = frame["architecture"] == "transformer", frame["architecture"] == "lstm"
-    # linear attention cost: constant tokens/s
-    frame.loc[cost & transformer, "prefill_tokens_per_s"] = 1e6
-    # quadratic rwkv cost: tokens/s falling as 1/L
-    rwkv = cost & (frame["architecture"] == "rwkv")
-    frame.loc[rwkv, "prefill_tokens_per_s"] = 1e9 / frame.loc[rwkv, "eval_seq_len"]
+    _set_prefill(frame, ok_cost & transformer, lambda length: 1e-6 * length)  # linear attention
+    _set_prefill(
+        frame, ok_cost & (frame["architecture"] == "rwkv"), lambda length: 1e-9 * length**2
+    )
     # a recurrent block whose state grows
     frame.loc[lstm, "state_bytes"] = frame.loc[lstm, "eval_seq_len"] * 64.0
     # an attention-free block that solves MQAR at the small width
@@ -138,6 +163,14 @@ def test_claims_fail_when_the_data_says_so(results):
     assert _verdicts(frame) == dict.fromkeys("abcd", FAILS)
     mqar = next(c for c in check_claims(frame) if c.key == "d")
     assert "attention solves it, and so does mamba" in mqar.evidence
+
+
+def test_claims_from_results_without_per_call_times_say_so(results):
+    old = results.drop(columns=["train_times_s", "prefill_times_s", "decode_times_s"])
+    claims = {claim.key: claim for claim in check_claims(old)}
+    assert "(medians only)" in claims["a"].evidence
+    assert "no per-call times" in claims["a"].method
+    assert "regression interval" in claims["b"].method
 
 
 def test_claims_without_data_say_so(results):
@@ -153,6 +186,8 @@ def test_markdown_summary_has_leaderboards_and_claims(results):
     assert "| rank | architecture |" in text
     assert "| 1 | transformer |" in text
     assert text.count("**holds**") == 4
+    assert "- boundary: slope ≥ 1.5 at the longest lengths" in text
+    assert "- interval: bootstrap over repeats" in text
     assert "OOM" in text  # transformer needle at 2K
     assert "±" in text
 
@@ -164,7 +199,7 @@ def test_report_with_missing_data_notes_what_was_skipped(results, tmp_path):
     assert {kind for kind, _ in images} == {"svg+xml"} and len(images) == 2
     assert "Skipped needle heatmap: no needle rows." in html
     assert "Skipped sample efficiency: no training curves." in html
-    assert "not enough data" in html
+    assert "unknown (no data)" in html
 
 
 @pytest.mark.parametrize("call", ["write_report", "markdown_summary"])
