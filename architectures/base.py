@@ -14,6 +14,7 @@ changes speed, never the numbers.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,10 +51,16 @@ class BlockConfig:
     ``backend`` picks the kernels: ``"torch"`` is the pure-PyTorch reference, ``"cuda"``
     the fused kernels (an error when they cannot run), ``"auto"`` fused kernels when the
     input is on CUDA and the package is installed, the reference otherwise.
+
+    ``layer_idx`` and ``n_layers`` say where the block stands in its model (``SequenceModel``
+    fills them in); blocks whose reference code initialises by depth read them. A lone block
+    is the only layer of a one-layer model.
     """
 
     d_model: int = 64
     backend: str = "auto"
+    layer_idx: int = 0  # 0-based position in the model
+    n_layers: int = 1  # depth of the model the block belongs to
 
     def __post_init__(self) -> None:
         require(
@@ -63,6 +70,18 @@ class BlockConfig:
             "must be a positive integer",
         )
         require(self.backend in BACKENDS, "backend", self.backend, f"must be one of {BACKENDS}")
+        require(
+            isinstance(self.n_layers, int) and self.n_layers > 0,
+            "n_layers",
+            self.n_layers,
+            "must be a positive integer",
+        )
+        require(
+            isinstance(self.layer_idx, int) and 0 <= self.layer_idx < self.n_layers,
+            "layer_idx",
+            self.layer_idx,
+            f"must lie in [0, n_layers={self.n_layers})",
+        )
         self.validate()
 
     def validate(self) -> None:
@@ -82,12 +101,19 @@ class Block(nn.Module):
     Subclasses set ``Config``, build ``self.mixer`` (the sequence mixer) and, when the
     family has one, ``self.mlp`` (the channel mixer), and implement the four methods.
     ``name`` is filled in by ``@register``.
+
+    Weight decay: ``no_weight_decay()`` names the parameters an optimizer must not decay.
+    By default that is every parameter with fewer than two dimensions (biases, norm gains,
+    per-channel vectors); a family adds name patterns in ``no_weight_decay_patterns`` or
+    marks a parameter ``p._no_weight_decay = True``, as mamba_ssm does.
     """
 
     Config: ClassVar[type[BlockConfig]] = BlockConfig
     name: ClassVar[str] = ""
     # Python package whose fused kernels the "cuda" backend uses (None: torch's own).
     cuda_package: ClassVar[str | None] = None
+    # fnmatch patterns over parameter names (relative to the block) exempt from weight decay.
+    no_weight_decay_patterns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: BlockConfig) -> None:
         super().__init__()
@@ -112,6 +138,19 @@ class Block(nn.Module):
     def state_size(self, seq_len: int) -> int:
         """Numbers held per sequence in the state after ``seq_len`` steps."""
         raise NotImplementedError
+
+    # -- optimisation -------------------------------------------------------------------
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters (as in ``named_parameters``) exempt from weight decay."""
+        exempt = set()
+        for name, p in self.named_parameters():
+            if (
+                p.dim() < 2
+                or getattr(p, "_no_weight_decay", False)
+                or any(fnmatch.fnmatchcase(name, pat) for pat in self.no_weight_decay_patterns)
+            ):
+                exempt.add(name)
+        return exempt
 
     # -- backends ---------------------------------------------------------------------
     @classmethod

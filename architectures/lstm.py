@@ -7,7 +7,7 @@ Hochreiter & Schmidhuber (1997), "Long Short-Term Memory":
 
 The recurrence is ``nn.LSTM``: cuDNN's fused kernel on CUDA ("cuda" backend), torch's
 own kernel otherwise (the "torch" backend disables cuDNN). The state is (h, c): 2·D
-numbers per sequence whatever the length.
+numbers per sequence whatever the length. The forget gate's bias starts at 1.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ class LSTMMixer(nn.Module):
     def __init__(self, d_model: int, d_hidden: int) -> None:
         super().__init__()
         self.lstm = nn.LSTM(d_model, d_hidden, batch_first=True)
+        # Forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015, "An Empirical
+        # Exploration of Recurrent Network Architectures"): the cell keeps its memory
+        # at the start of training instead of halving it every step. nn.LSTM adds two bias
+        # vectors, gates ordered (i, f, g, o): b_ih's forget slice is 1, b_hh's is 0.
+        with torch.no_grad():
+            self.lstm.bias_ih_l0[d_hidden : 2 * d_hidden].fill_(1.0)
+            self.lstm.bias_hh_l0[d_hidden : 2 * d_hidden].zero_()
         self.out_proj = (
             nn.Linear(d_hidden, d_model, bias=False) if d_hidden != d_model else nn.Identity()
         )

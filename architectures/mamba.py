@@ -11,7 +11,8 @@ Section 3 and Figure 3. With d_inner = expand·D channels and N states per chann
     out    = x_in + out_proj(y ⊙ SiLU(z))
 
 Initialisation as the paper: A = -(1, 2, …, N) per channel (S4D-real), Δ's bias the
-inverse softplus of dt ~ log-uniform[dt_min, dt_max], D = 1. Parameter names are
+inverse softplus of dt ~ log-uniform[dt_min, dt_max], D = 1; and as mamba_ssm's LM,
+out_proj scaled by 1/√n_layers. ``A_log`` and ``D`` are exempt from weight decay. Parameter names are
 mamba_ssm's (``in_proj``, ``conv1d``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``,
 ``out_proj`` on ``mixer``; ``norm`` beside it), so a mamba_ssm or mambapy checkpoint
 loads unchanged.
@@ -90,8 +91,12 @@ class MambaMixer(nn.Module):
         self.dt_proj = nn.Linear(rank, d_inner, bias=True)
         self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1.0)).repeat(d_inner, 1))
         self.D = nn.Parameter(torch.ones(d_inner))
+        # mamba_ssm (mamba_simple.py, Mamba.__init__) exempts both from weight decay.
+        self.A_log._no_weight_decay = True
+        self.D._no_weight_decay = True
         self.out_proj = nn.Linear(d_inner, config.d_model, bias=config.bias)
         self._init_dt(config)
+        self._init_residual(config)
 
     @torch.no_grad()
     def _init_dt(self, config: MambaConfig) -> None:
@@ -101,6 +106,17 @@ class MambaMixer(nn.Module):
         dt = torch.exp(torch.rand(config.d_inner) * (log_max - log_min) + log_min)
         dt = dt.clamp(min=config.dt_init_floor)
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+
+    @torch.no_grad()
+    def _init_residual(self, config: MambaConfig) -> None:
+        # mamba_ssm (models/mixer_seq_simple.py, _init_weights): Linear biases start at zero
+        # (dt_proj's is exempt, ``_no_reinit``) and out_proj, the layer's write into the
+        # residual stream, is PyTorch's default init divided by √n_layer (GPT-2's scheme,
+        # one residual branch per Mamba layer).
+        for linear in (self.in_proj, self.out_proj):
+            if linear.bias is not None:
+                nn.init.zeros_(linear.bias)
+        self.out_proj.weight.div_(math.sqrt(config.n_layers))
 
     def _delta_b_c(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Δ before bias and softplus (…, d_inner), B and C (…, N) from x (…, d_inner)."""

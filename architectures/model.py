@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import Block, State
+from .base import Block, ConfigError, State
 from .registry import create
 
 
@@ -22,10 +22,17 @@ class SequenceModel(nn.Module):
         self, arch: str, vocab_size: int, d_model: int, n_layers: int, **arch_config: Any
     ) -> None:
         super().__init__()
+        placed = sorted({"layer_idx", "n_layers"} & set(arch_config))
+        if placed:
+            raise ConfigError(
+                f"{arch} setting {placed[0]!r} is set by SequenceModel for each block; remove it"
+            )
         self.arch = arch
         self.embedding = nn.Embedding(vocab_size, d_model)
+        # Each block learns its depth: RWKV-6, Mamba and GPT-2 initialise by it.
         self.blocks = nn.ModuleList(
-            create(arch, d_model=d_model, **arch_config) for _ in range(n_layers)
+            create(arch, d_model=d_model, layer_idx=i, n_layers=n_layers, **arch_config)
+            for i in range(n_layers)
         )
         self.norm = nn.RMSNorm(d_model)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
@@ -71,6 +78,31 @@ class SequenceModel(nn.Module):
     def state_size(self, seq_len: int) -> int:
         """Numbers held per sequence by all blocks after ``seq_len`` tokens."""
         return sum(block.state_size(seq_len) for block in self.blocks)
+
+    def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW groups: ``[decayed (weight_decay), exempt (0.0)]``, every parameter once.
+
+        Exempt: what each block declares (``Block.no_weight_decay``: biases, norm gains,
+        and its family's own, e.g. Mamba's ``A_log``, RWKV's ``time_*``), the embedding and
+        the final norm. The embedding is exempt because its N(0, 1) scale is chosen (see
+        ``__init__``) and decay would shrink it for rows a batch does not touch. ``lm_head``
+        is decayed like every other dense matrix, as in GPT-2 / nanoGPT.
+        """
+        exempt: set[str] = {"embedding.weight"}
+        exempt |= {f"norm.{name}" for name, _ in self.norm.named_parameters()}
+        for i, block in enumerate(self.blocks):
+            if isinstance(block, Block):
+                names = block.no_weight_decay()
+            else:
+                names = {n for n, p in block.named_parameters() if p.dim() < 2}
+            exempt |= {f"blocks.{i}.{name}" for name in names}
+        decayed, kept = [], []
+        for name, p in self.named_parameters():  # shared parameters are listed once
+            (kept if name in exempt else decayed).append(p)
+        return [
+            {"params": decayed, "weight_decay": weight_decay},
+            {"params": kept, "weight_decay": 0.0},
+        ]
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

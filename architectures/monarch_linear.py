@@ -1,8 +1,13 @@
-"""Monarch matrices: a dense-matrix stand-in built from two block-diagonal factors.
+"""Structured replacements for dense layers: block-diagonal and Monarch matrices.
 
-Dao et al. (2022), "Monarch: Expressive Structured Matrices for Efficient and Accurate
-Training", as used in the channel mixer of Monarch Mixer (Fu et al. 2023). With ``b``
-blocks,
+``BlockDiagLinear`` is what Monarch Mixer's released code puts in its MLP
+(HazyResearch/m2, ``bert/src/mm/blockdiag_linear.py``, ``BlockdiagLinear``): one
+block-diagonal matrix of ``b`` blocks, each (d_out/b, d_in/b) like an ``nn.Linear``
+weight, so channels mix only inside their block and the cost is d_in·d_out / b.
+
+``MonarchLinear`` is the two-factor Monarch matrix of Dao et al. (2022), "Monarch:
+Expressive Structured Matrices for Efficient and Accurate Training", which the M2 paper
+(Fu et al. 2023, §3) describes. With ``b`` blocks,
 
     M = R · P · L,     y = x M   (x a row vector, as in ``x @ W.T`` of nn.Linear)
 
@@ -23,6 +28,47 @@ from torch import Tensor, nn
 
 from .base import require
 from .layers import round_up
+
+
+class BlockDiagLinear(nn.Module):
+    """``y = x W_bdᵀ + bias`` with W_bd block-diagonal: ``b`` blocks of (d_out/b, d_in/b)."""
+
+    def __init__(self, d_in: int, d_out: int, nblocks: int = 4, bias: bool = True) -> None:
+        super().__init__()
+        require(nblocks > 0, "nblocks", nblocks, "must be positive")
+        require(d_in % nblocks == 0, "d_in", d_in, f"must be divisible by nblocks={nblocks}")
+        require(d_out % nblocks == 0, "d_out", d_out, f"must be divisible by nblocks={nblocks}")
+        self.d_in, self.d_out, self.nblocks = d_in, d_out, nblocks
+        self.weight = nn.Parameter(torch.empty(nblocks, d_out // nblocks, d_in // nblocks))
+        self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # M2 (structured_linear.py, StructuredLinear.reset_parameters and
+        # BlockdiagLinear.set_weights_from_dense_init): a dense kaiming-uniform init scaled
+        # by √b, which is PyTorch's Linear init for each block's fan-in d_in / b; the bias
+        # uniform in ±1/√d_out (M2 takes the bias's own length as its fan-in).
+        bound = 1.0 / math.sqrt(self.weight.shape[-1])
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -(self.d_out**-0.5), self.d_out**-0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        x = rearrange(x.reshape(-1, self.d_in), "n (b p) -> b n p", b=self.nblocks)
+        y = torch.bmm(x, self.weight.transpose(1, 2))  # (b, N, d_out/b): block b is x_b W_bᵀ
+        y = rearrange(y, "b n q -> n (b q)").reshape(*lead, self.d_out)
+        return y if self.bias is None else y + self.bias
+
+    def flops_per_token(self) -> int:
+        """Multiply-adds ×2 per input row (a dense layer: 2·d_in·d_out)."""
+        return 2 * self.d_in * self.d_out // self.nblocks
+
+    def extra_repr(self) -> str:
+        return (
+            f"d_in={self.d_in}, d_out={self.d_out}, nblocks={self.nblocks}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class MonarchLinear(nn.Module):

@@ -10,12 +10,14 @@ Vaswani et al. (2017), "Attention Is All You Need", in the modern form of LLaMA
 Attention runs through ``F.scaled_dot_product_attention``: on CUDA torch dispatches to
 flash / memory-efficient / cuDNN kernels ("cuda" backend); the "torch" backend pins
 the math kernel there as the reference. ``step`` keeps a KV cache, so the state grows
-as 2·L·D numbers per sequence.
+as 2·L·D numbers per sequence. Init: PyTorch's defaults, with GPT-2's 1/√(2·n_layers)
+on the two projections into the residual stream.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +109,13 @@ class TransformerBlock(Block):
         self.mixer = CausalSelfAttention(config)
         self.norm2 = nn.RMSNorm(config.d_model)
         self.mlp = SwiGLU(config.d_model, config.mlp_expand)
+        # GPT-2 (Radford et al. 2019, §2.3; nanoGPT model.py, GPT.__init__): the two layers
+        # that write into the residual stream start scaled by 1/√(2·n_layers), so the
+        # stream's variance does not grow with depth. As in mamba_ssm's _init_weights, the
+        # scale applies to PyTorch's default init.
+        with torch.no_grad():
+            for out_proj in (self.mixer.out_proj, self.mlp.out_proj):
+                out_proj.weight.div_(math.sqrt(2 * config.n_layers))
 
     def forward(self, x: Tensor) -> Tensor:
         backend = self.select_backend(x)

@@ -40,11 +40,13 @@ def _exclusive_cumsum(w: Tensor, reverse: bool = False) -> Tensor:
     """Σ of w over the earlier (or, reversed, the later) tokens of its block, along dim -2.
 
     Summing from the block edge keeps the error proportional to the sum itself, so a small
-    decay is exact even beside strong ones.
+    decay is exact even beside strong ones. The sum is shifted by one token rather than
+    taken as ``cumsum − w``: that subtraction cancels catastrophically when w is large
+    (relative error 1.5e-4 at w = −1e4, 17% at −1e8) and gives NaN at w = −inf.
     """
     if reverse:
-        return w.flip(-2).cumsum(-2).flip(-2) - w
-    return w.cumsum(-2) - w
+        return _exclusive_cumsum(w.flip(-2)).flip(-2)
+    return F.pad(w[..., :-1, :], (0, 0, 1, 0)).cumsum(-2)  # [0, w_0, w_0 + w_1, …]
 
 
 def _add_pairs_within_chunks(

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import architectures
 from architectures import ConfigError
 from architectures.monarch import MonarchMixerBlock, fast_length, fft_conv
-from architectures.monarch_linear import MonarchLinear
+from architectures.monarch_linear import BlockDiagLinear, MonarchLinear
 
 
 def _direct_causal_conv(u, h):
@@ -56,13 +56,51 @@ def test_fast_length_is_smallest_5_smooth_at_least_n(n):
 SHAPES = [(64, 64, 4), (64, 384, 4), (192, 64, 4), (40, 48, 4), (96, 48, 2)]
 
 
+def _monarch_dense_by_definition(w1, w2, nblocks):
+    """M = R · P · L entry by entry, from the module docstring, by index arithmetic alone.
+
+    R[i, m]: input i = (block a, offset p) feeds first-stage unit m = (a, q) with w1[a, p, q].
+    P: first-stage unit (block a, chunk j, c) goes to second-stage block j at slot (a, c).
+    L[m', o]: second-stage unit m' = (block j, slot s) feeds output o = (j, r) with w2[j, s, r].
+    """
+    b = nblocks
+    d_in, d_mid, d_out = b * w1.shape[1], b * w1.shape[2], b * w2.shape[2]
+    c = d_mid // (b * b)  # chunk width
+    M = torch.zeros(d_in, d_out, dtype=w1.dtype)
+    for i in range(d_in):
+        a, p_ = divmod(i, d_in // b)
+        for q in range(d_mid // b):  # first-stage unit (a, q) = (block a, chunk j, offset k)
+            j, k = divmod(q, c)
+            slot = a * c + k  # where P puts it inside second-stage block j
+            M[i, j * (d_out // b) : (j + 1) * (d_out // b)] += w1[a, p_, q] * w2[j, slot]
+    return M
+
+
 @pytest.mark.parametrize(("d_in", "d_out", "b"), SHAPES, ids=lambda v: str(v))
-def test_monarch_linear_equals_its_dense_matrix(d_in, d_out, b):
+def test_monarch_linear_equals_the_matrix_its_definition_gives(d_in, d_out, b):
     layer = MonarchLinear(d_in, d_out, b).double()
+    expected = _monarch_dense_by_definition(layer.w1.detach(), layer.w2.detach(), b)
     x = torch.randn(3, 5, d_in, dtype=torch.float64)
-    dense = layer.materialize()
-    assert dense.shape == (d_in, d_out)
-    torch.testing.assert_close(layer(x), x @ dense)
+    torch.testing.assert_close(layer(x), x @ expected)
+    torch.testing.assert_close(layer.materialize().detach(), expected)  # the helper agrees
+
+
+def test_monarch_definition_check_would_catch_a_wrong_permutation():
+    layer = MonarchLinear(64, 64, 4).double()
+    no_shuffle = torch.block_diag(*layer.w1.detach()) @ torch.block_diag(*layer.w2.detach())
+    expected = _monarch_dense_by_definition(layer.w1.detach(), layer.w2.detach(), 4)
+    assert (no_shuffle - expected).abs().max() > 0.1
+
+
+@pytest.mark.parametrize(("d_in", "d_out", "b"), [(64, 512, 4), (256, 64, 4), (48, 48, 2)])
+def test_blockdiag_linear_is_a_block_diagonal_nn_linear(d_in, d_out, b):
+    layer = BlockDiagLinear(d_in, d_out, b).double()
+    weight = torch.block_diag(*layer.weight.detach())  # (d_out, d_in), as nn.Linear's
+    x = torch.randn(3, 5, d_in, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), x @ weight.T + layer.bias)
+    assert sum(p.numel() for p in layer.parameters()) == d_in * d_out // b + d_out
+    bound = 1 / (d_in // b) ** 0.5  # PyTorch's Linear init for each block's fan-in
+    assert 0.9 * bound < layer.weight.abs().max() <= bound
 
 
 @pytest.mark.parametrize(("d_in", "d_out", "b"), SHAPES, ids=lambda v: str(v))
@@ -87,8 +125,19 @@ def test_monarch_linear_mixes_channels_across_blocks():
     assert torch.equal(no_perm_blocks != 0, torch.eye(b, dtype=torch.bool))
 
 
-def test_channel_mixer_is_monarch_and_smaller_than_dense():
+def test_channel_mixer_is_m2s_blockdiag_glu_by_default():
     block = architectures.create("monarch", d_model=64)
+    assert isinstance(block.mlp.in_proj, BlockDiagLinear) and block.mlp.in_proj.bias is None
+    assert isinstance(block.mlp.out_proj, BlockDiagLinear) and block.mlp.out_proj.bias is not None
+    assert (block.mlp.in_proj.d_out, block.mlp.out_proj.d_in) == (512, 256)  # 2 × 4D, 4D
+    x = torch.randn(2, 3, 64)
+    gate, up = block.mlp.in_proj(x).chunk(2, dim=-1)
+    expected = block.mlp.out_proj(F.gelu(gate) * up)  # GELU, as M2 (not SiLU)
+    torch.testing.assert_close(block.mlp(x), expected)
+
+
+def test_paper_monarch_mlp_is_available_and_smaller_than_dense():
+    block = architectures.create("monarch", d_model=64, mlp="monarch")
     assert isinstance(block.mlp.in_proj, MonarchLinear)
     assert isinstance(block.mlp.out_proj, MonarchLinear)
     dense = sum(m.d_in * m.d_out for m in (block.mlp.in_proj, block.mlp.out_proj))
@@ -105,7 +154,12 @@ def test_d_model_must_divide_into_nblocks():
         architectures.create("monarch", nblocks=0)
     with pytest.raises(ConfigError, match="d_in=30 must be divisible by nblocks=4"):
         MonarchLinear(30, 64, 4)
-    assert architectures.create("monarch", d_model=40, nblocks=4).mlp.in_proj.d_mid == 48
+    block = architectures.create("monarch", d_model=40, nblocks=4, mlp="monarch")
+    assert block.mlp.in_proj.d_mid == 48
+    with pytest.raises(ConfigError, match="mlp='dense' must be one of"):
+        architectures.create("monarch", mlp="dense")
+    with pytest.raises(ConfigError, match="l_max=1 must be >= 2"):
+        architectures.create("monarch", l_max=1)
 
 
 # --- the implicit filter and the block ----------------------------------------------------
