@@ -362,7 +362,7 @@ def expand_grid(config: SweepConfig) -> list[dict[str, Any]]:
 
 
 def _run_config(config: SweepConfig, point: dict[str, Any], device: str) -> RunConfig:
-    arch = _name(point["architecture"], architectures.names(), "architecture")
+    arch = _architecture(point["architecture"])
     task = "none" if config.kind == "cost" else _name(point["task"], tasks.available(), "task")
     sections = {
         name: copy.deepcopy(getattr(config, name))
@@ -388,7 +388,7 @@ def _run_config(config: SweepConfig, point: dict[str, Any], device: str) -> RunC
     eval_ = _validate(EvalSection, sections["eval"], "eval")
     measure = _validate(MeasureSection, sections["measure"], "measure")
     for key in model.model_extra or {}:
-        if key not in architectures.names():
+        if key not in architectures.names() and not _is_block_path(key):
             raise SweepConfigError(
                 f"unknown key 'model.{key}': model settings are d_model, "
                 f"n_layers, params, or a table per architecture "
@@ -403,6 +403,17 @@ def _run_config(config: SweepConfig, point: dict[str, Any], device: str) -> RunC
     arch_settings = (model.model_extra or {}).get(arch, {})
     if not isinstance(arch_settings, dict):
         raise SweepConfigError(f"model.{arch} must be a table of {arch} settings")
+    for placed in ("layer_idx", "n_layers"):
+        if placed in arch_settings:
+            raise SweepConfigError(
+                f"model.{arch}.{placed} is set by the model for each block; "
+                f"set the depth with model.n_layers"
+            )
+    block_fields = architectures.get(arch).Config.field_names()
+    if config.kind == "train" and "l_max" in block_fields and "l_max" not in arch_settings:
+        # A long-convolution filter is laid out over the training length, as M2 sets
+        # l_max to the sequence length it trains on (docs/architectures.md).
+        arch_settings = {**arch_settings, "l_max": train.seq_len}
     task_settings = dict(sections["task"].get(task, {})) if task != "none" else {}
 
     d_model = model.d_model
@@ -505,6 +516,30 @@ def _validate(section: type[BaseModel], values: dict[str, Any], prefix: str) -> 
 def _name(value: Any, valid: list[str], what: str) -> str:
     if value not in valid:
         raise SweepConfigError(f"grid.{what} contains {value!r}; available: {', '.join(valid)}")
+    return value
+
+
+def _is_block_path(key: str) -> bool:
+    """Whether a ``[model."package.module:Class"]`` table names an importable block."""
+    try:
+        return ":" in key and architectures.get(key) is not None
+    except architectures.ConfigError:
+        return False
+
+
+def _architecture(value: Any) -> str:
+    """A registered name, or ``"package.module:Class"`` resolved as ``seqbench check`` does."""
+    if isinstance(value, str) and ":" in value and value not in architectures.names():
+        try:
+            architectures.get(value)
+        except architectures.ConfigError as error:
+            raise SweepConfigError(f"grid.architecture contains {value!r}: {error}") from None
+        return value
+    valid = architectures.names()
+    if value not in valid:
+        raise SweepConfigError(
+            f"grid.architecture contains {value!r}; available: {', '.join(valid)} (or module:Class)"
+        )
     return value
 
 

@@ -216,3 +216,17 @@ def test_a_per_task_table_shadowed_by_a_grid_axis_is_refused():
     raw["train"]["copy"] = {"steps": 100}
     with pytest.raises(SweepConfigError, match=r"train\.copy\.steps is shadowed by the grid axis"):
         build_sweep(raw)
+
+
+def test_a_long_convolution_is_laid_out_over_the_training_length():
+    sweep = build_sweep(tiny(grid={"architecture": ["monarch", "lstm"]}))
+    by_arch = {run.architecture: run.model["arch"] for run in sweep.runs}
+    assert by_arch["monarch"]["l_max"] == 12 and "l_max" not in by_arch["lstm"]
+    pinned = tiny(grid={"architecture": ["monarch"]}, model={"monarch": {"l_max": 64}})
+    assert build_sweep(pinned).runs[0].model["arch"]["l_max"] == 64
+
+
+def test_block_placement_is_the_models_to_set():
+    raw = tiny(grid={"architecture": ["mamba"]}, model={"mamba": {"n_layers": 3}})
+    with pytest.raises(SweepConfigError, match=r"model\.mamba\.n_layers is set by the model"):
+        build_sweep(raw)
