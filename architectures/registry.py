@@ -5,6 +5,10 @@ this package is imported on first use, so a new block is one new file). Third-pa
 blocks register through the entry-point group ``seqbench.architectures``: the entry
 point may name a module (whose import registers) or a Block class (registered under
 the entry point's name). A plugin that fails to import is reported, never fatal.
+
+Anywhere a name is accepted (sweep files, ``--set``, ``seqbench check``, ``SequenceModel``),
+``"package.module:Class"`` names a Block class directly: ``get`` imports the module, with
+the current directory first on the path, so an unpackaged file works too.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import sys
 import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import Block, ConfigError
@@ -101,13 +107,43 @@ def plugin_errors() -> dict[str, str]:
 
 
 def get(name: str) -> type[Block]:
-    """The Block class registered as ``name``."""
+    """The Block class registered as ``name``, or the class ``name`` = ``"module:Class"`` names."""
     _load()
-    if name not in _REGISTRY:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if isinstance(name, str) and ":" in name:
+        return _import_block(name)
+    raise ConfigError(
+        f"unknown architecture {name!r}; available: {', '.join(sorted(_REGISTRY))} "
+        "(or module:Class)"
+    )
+
+
+def _import_block(target: str) -> type[Block]:
+    """``"package.module:Class"`` -> the class, imported with the current directory on the path.
+
+    Not added to the registry: ``names()`` lists registered blocks only, and the class
+    keeps whatever ``name`` an entry point gave it.
+    """
+    module_name, _, class_name = target.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError(f"{target!r} must look like package.module:Class")
+    here = str(Path.cwd())
+    sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
         raise ConfigError(
-            f"unknown architecture {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-        )
-    return _REGISTRY[name]
+            f"cannot import {module_name!r}: {type(error).__name__}: {error}"
+        ) from None
+    finally:
+        sys.path.remove(here)  # the first occurrence: the one inserted above
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"module {module_name!r} has no class {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Block)):
+        raise ConfigError(f"{target!r} is not a seqbench Block subclass")
+    return cls
 
 
 def make_config(name: str, **config: Any):

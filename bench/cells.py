@@ -29,7 +29,13 @@ import pandas as pd
 # Config columns (dotted, from ``bench.store``) that can tell two runs apart.
 _SETTING_PREFIXES = ("model.", "task.", "train.", "eval.", "measure.")
 # Where a run came from: never averaged across (another sweep, commit or machine).
-_PROVENANCE = {"sweep": "sweep", "git_commit": "commit", "device_name": "device"}
+_PROVENANCE = {
+    "sweep": "sweep",
+    "git_commit": "commit",
+    "device_name": "device",
+    "code_block": "block code",  # the block's source digest (bench.fingerprint)
+    "code_task": "task code",
+}
 # Keys that never make two runs different experiments.
 _NOT_A_SETTING = {"train.log_every"}
 SELECTION_METRIC = "val_accuracy"

@@ -1,13 +1,14 @@
-"""The ``seqbench`` command line: list, run, check, plot, report."""
+"""The ``seqbench`` command line: list, run, check, compare, export, plot, report."""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -25,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would eat "[default: …]" in help texts and show flags as <bool>.
+    rich_markup_mode=None,
 )
 # Tables stay readable when output is piped or captured (rich assumes 80 columns there).
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -43,7 +46,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         tasks.TaskConfigError,
         store.StoreError,
     ]
-    for module, name in (("bench.plots", "PlotError"), ("bench.ray_launch", "RayError")):
+    for module, name in (
+        ("bench.plots", "PlotError"),
+        ("bench.ray_launch", "RayError"),
+        ("bench.cells", "CellError"),
+        ("bench.compare", "CompareError"),
+        ("bench.export", "ExportError"),
+        ("bench.tracking", "TrackingError"),
+    ):
         with contextlib.suppress(ImportError, AttributeError):
             errors.append(getattr(importlib.import_module(module), name))
     return tuple(errors)
@@ -60,7 +70,11 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except _ClickUsageError as error:  # an unknown option, a missing or extra argument
-        message = error.format_message()
+        # typer validates choices through pydantic, whose messages start "Value error, ".
+        message = error.format_message().replace("Value error, ", "")
+        given = _given(getattr(error, "param", None))
+        if given is not None and repr(given) not in message:
+            message = f"{message.rstrip('.')} (got {given!r})"
         if not message:  # no command given: click has printed the help
             sys.exit(2)
         hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
@@ -70,6 +84,20 @@ def main() -> None:
     except _user_errors() as error:
         _fail(str(error))
     sys.exit(code or 0)
+
+
+def _given(param: Any) -> str | None:
+    """What the command line gave for an option whose value was rejected."""
+    args = sys.argv[1:]
+    for name in getattr(param, "opts", None) or []:
+        if not name.startswith("-"):
+            continue
+        for i, arg in enumerate(args):
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
 
 
 def _fail(message: str) -> None:
@@ -117,16 +145,30 @@ def list_() -> None:
 # --- run -----------------------------------------------------------------------------------
 
 
+class Tracker(enum.StrEnum):
+    wandb = "wandb"
+    tensorboard = "tensorboard"
+
+
 @app.command()
 def run(
-    source: Annotated[str, typer.Argument(help="a preset name or a path to a sweep .toml")],
+    source: Annotated[
+        str, typer.Argument(help="a preset name or a path to a sweep .toml", metavar="SWEEP")
+    ],
     out: Annotated[
-        Path | None, typer.Option(help="results folder [default: results/<name>]")
+        Path | None,
+        typer.Option(help="results folder [default: results/<sweep name>]", metavar="DIR"),
     ] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="override: KEY=VALUE (TOML value)")
+        list[str] | None,
+        typer.Option(
+            "--set", help="override a setting, TOML value; repeatable", metavar="KEY=VALUE"
+        ),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"] | None,
+        typer.Option(help="where runs execute [default: the sweep's device, else auto]"),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the grid and estimate; run nothing")
     ] = False,
@@ -134,34 +176,57 @@ def run(
     address: Annotated[
         str | None,
         typer.Option(
-            help="Ray cluster: auto | HOST:PORT | ray://HOST:10001 [default: start a local one]"
+            help="Ray cluster: auto | HOST:PORT | ray://HOST:10001 [default: start a local one]",
+            metavar="ADDRESS",
         ),
     ] = None,
     gpus_per_run: Annotated[
-        float | None, typer.Option(help="Ray: GPUs per run [default: 1 on cuda, else 0]")
+        float | None,
+        typer.Option(help="Ray: GPUs per run [default: 1 on cuda, else 0]", metavar="N"),
     ] = None,
-    cpus_per_run: Annotated[float, typer.Option(help="Ray: CPUs per run")] = 1.0,
+    cpus_per_run: Annotated[float, typer.Option(help="Ray: CPUs per run", metavar="N")] = 1.0,
     rerun: Annotated[
         bool,
         typer.Option(
             "--rerun", help="run finished runs again too, replacing their files as each ends"
         ),
     ] = False,
+    rerun_changed: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-changed",
+            help="run again the finished runs whose block, task or seqbench code has changed",
+        ),
+    ] = False,
+    log: Annotated[
+        list[Tracker] | None,
+        typer.Option(
+            help="also log each run to a tracker (pip install 'seqbench[track]'); repeatable",
+            metavar="wandb|tensorboard",
+        ),
+    ] = None,
 ) -> None:
-    """Run a sweep: train, evaluate and measure every run of its grid."""
-    from .runner import execute_sweep
+    """Run a sweep: train, evaluate and measure every run of its grid.
 
-    if device is not None and device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--device {device!r} is not one of auto, cpu, cuda")
+    On a terminal it shows progress bars; with output redirected it prints one line as
+    each run starts and ends, with the time remaining. Each run leaves DIR/runs/<hash>.json
+    and a log beside it.
+    """
+    from .runner import execute_sweep
+    from .tracking import open_trackers
+
     if not ray and (address is not None or gpus_per_run is not None):
         raise UsageError("--address and --gpus-per-run need --ray")
     if gpus_per_run is not None and gpus_per_run < 0:
         raise UsageError(f"--gpus-per-run {gpus_per_run:g} must be 0 or more")
     if cpus_per_run <= 0:
         raise UsageError(f"--cpus-per-run {cpus_per_run:g} must be more than 0")
+    if rerun and rerun_changed:
+        raise UsageError("--rerun already runs everything again; drop --rerun-changed")
     # With --ray the GPUs are on the cluster's nodes, not necessarily on this driver.
     sweep = load_sweep(source, set_ or [], device, check_device=not ray)
     out = out or Path("results") / sweep.name
+    trackers = [] if dry_run else open_trackers([t.value for t in log or []], out, sweep.name)
     ray_options = None
     if ray:
         ray_options = {
@@ -170,41 +235,39 @@ def run(
             "cpus_per_run": cpus_per_run,
         }
     execute_sweep(
-        sweep, out, dry_run=dry_run, ray_options=ray_options, console=console, rerun=rerun
+        sweep,
+        out,
+        dry_run=dry_run,
+        ray_options=ray_options,
+        console=console,
+        rerun=rerun,
+        rerun_changed=rerun_changed,
+        trackers=trackers,
     )
 
 
 # --- check ---------------------------------------------------------------------------------
 
 
-def _resolve_block(target: str) -> type[architectures.Block]:
-    if ":" not in target:
-        return architectures.get(target)
-    module_name, _, class_name = target.partition(":")
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as error:
-        raise UsageError(
-            f"cannot import {module_name!r}: {type(error).__name__}: {error}"
-        ) from None
-    finally:
-        sys.path.pop(0)
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, architectures.Block)):
-        raise UsageError(f"{target!r} is not a seqbench Block subclass")
-    return cls
-
-
 @app.command()
 def check(
-    target: Annotated[str, typer.Argument(help="module:Class, or a registered architecture name")],
-    d_model: Annotated[int, typer.Option(help="width to test at")] = 64,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="package.module:Class, or a registered architecture name",
+            metavar="BLOCK",
+        ),
+    ],
+    d_model: Annotated[int, typer.Option(help="width to test at", metavar="N")] = 64,
 ) -> None:
-    """Run the block contract suite against one block; exit 0 only when every check passes."""
+    """Run the block contract suite against one block; exit 0 only when every check passes.
+
+    package.module:Class is imported with the current folder on the path, as it is in
+    sweep files and --set.
+    """
     from architectures.contract import run_contract
 
-    cls = _resolve_block(target)
+    cls = architectures.get(target)
     cls.Config(d_model=d_model)  # a width the block rejects is a usage error, not a failed check
     results = run_contract(cls, d_model=d_model)
     table = Table(title=f"contract: {cls.__module__}.{cls.__qualname__}", title_justify="left")
@@ -212,11 +275,18 @@ def check(
     table.add_column("result")
     table.add_column("reason")
     for result in results:
-        verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+        if result.skipped:
+            verdict = "[yellow]skipped[/yellow]"
+        else:
+            verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
         table.add_row(result.check, verdict, result.reason)
     console.print(table)
     failed = [r for r in results if not r.passed]
-    console.print(f"{len(results) - len(failed)}/{len(results)} checks passed")
+    skipped = [r for r in results if r.passed and r.skipped]
+    passed = len(results) - len(failed) - len(skipped)
+    console.print(
+        f"{passed}/{len(results)} checks passed, {len(skipped)} skipped here, {len(failed)} failed"
+    )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -239,10 +309,13 @@ def _load_results(directory: Path) -> tuple[Any, Any]:
 
 @app.command()
 def plot(
-    directory: Annotated[Path, typer.Argument(help="a results folder")],
-    out: Annotated[Path | None, typer.Option(help="figure folder [default: DIR/plots]")] = None,
+    directory: Annotated[Path, typer.Argument(help="a results folder", metavar="DIR")],
+    out: Annotated[
+        Path | None, typer.Option(help="figure folder [default: DIR/plots]", metavar="DIR")
+    ] = None,
     format_: Annotated[
-        str, typer.Option("--format", help="comma-separated: png, svg, pdf")
+        str,
+        typer.Option("--format", help="comma-separated: png, svg, pdf", metavar="FORMATS"),
     ] = "png",
 ) -> None:
     """Comparison figures from a results folder."""
@@ -259,16 +332,113 @@ def plot(
 
 @app.command()
 def report(
-    directory: Annotated[Path, typer.Argument(help="a results folder")],
-    out: Annotated[Path | None, typer.Option(help="HTML file [default: DIR/report.html]")] = None,
+    directory: Annotated[Path, typer.Argument(help="a results folder", metavar="DIR")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file [default: DIR/report.html]", metavar="FILE")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            help="a results folder to compare DIR against (as BASE → DIR), in the report",
+            metavar="BASE",
+        ),
+    ] = None,
 ) -> None:
     """A self-contained HTML report, and a Markdown summary on the terminal."""
     results, curves = _load_results(directory)
     from .report import markdown_summary, write_report
 
-    path = write_report(results, curves, out or directory / "report.html")
+    path = out or directory / "report.html"
+    if compare is None:
+        write_report(results, curves, path)
+    else:
+        from . import compare as comparing
+        from .report import render_html
+
+        section = comparing.html_section(comparing.compare_folders(compare, directory))
+        page = comparing.insert_section(render_html(results, curves), section)
+        store.write_atomic(path, page.encode())
     print(markdown_summary(results))
     console.print(f"report written to {path}")
+
+
+# --- compare and export --------------------------------------------------------------------
+
+
+@app.command()
+def compare(
+    base: Annotated[
+        Path,
+        typer.Argument(help="BASE results folder (or the one folder with --axis)", metavar="BASE"),
+    ],
+    new: Annotated[
+        Path | None,
+        typer.Argument(help="NEW results folder [default: none, with --axis]", metavar="NEW"),
+    ] = None,
+    axis: Annotated[
+        str | None,
+        typer.Option(
+            help="compare two values of one setting within BASE: KEY=BASE,NEW, "
+            "e.g. train.lr=0.001,0.003 or architecture=transformer,mamba",
+            metavar="KEY=BASE,NEW",
+        ),
+    ] = None,
+    fail_below: Annotated[
+        float | None,
+        typer.Option(
+            help="exit 1 when NEW's accuracy at the training length minus BASE's is below "
+            "DELTA beyond the 95% interval (e.g. -0.02), or NEW failed runs BASE finished",
+            metavar="DELTA",
+        ),
+    ] = None,
+) -> None:
+    """Accuracy and cost differences BASE → NEW, paired by seed, with 95% intervals.
+
+    Runs pair when they agree on architecture, task, seed and every setting but the
+    compared one: the folder, or the --axis setting.
+    """
+    from . import compare as comparing
+
+    if axis is None and new is None:
+        raise UsageError("give two results folders (BASE NEW), or one with --axis KEY=BASE,NEW")
+    if axis is not None and new is not None:
+        raise UsageError("--axis compares two values within one folder; give one folder")
+    if axis is not None:
+        result = comparing.compare_axis(base, axis)
+    else:
+        result = comparing.compare_folders(base, new)
+    console.print(comparing.rich_table(result, fail_below))
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    if fail_below is None:
+        return
+    failures = result.failures(fail_below)
+    for cell, why in failures:
+        console.print(f"[red]FAIL[/red] {escape(cell)}: {escape(why)}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+    console.print(f"no cell is worse than {fail_below:+g} beyond its interval", highlight=False)
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="a results folder", metavar="DIR")],
+    format_: Annotated[
+        Literal["csv", "parquet"], typer.Option("--format", help="file format")
+    ] = "csv",
+    out: Annotated[
+        Path | None, typer.Option(help="folder to write to [default: DIR]", metavar="DIR")
+    ] = None,
+) -> None:
+    """Write a results folder as tables: results.<format> and curves.<format>.
+
+    results has the columns of bench.store.load (docs/results-schema.md), one row per
+    (run, evaluation length); curves one row per logged training step.
+    """
+    from .export import export as write
+
+    for path in write(directory, format_, out):
+        console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 if __name__ == "__main__":

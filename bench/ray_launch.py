@@ -50,10 +50,11 @@ def check_ray_installed() -> Any:
 
 
 def execute_on_worker(config: dict[str, Any]) -> dict[str, Any]:
-    """The body of every Ray task: rebuild the run and execute it, as a local run would."""
-    from .train import execute
+    """The body of every Ray task: rebuild the run and execute it, as a local run would
+    (with the fingerprint of the worker's code)."""
+    from .launch import execute_run
 
-    return execute(RunConfig.from_dict(config))
+    return execute_run(RunConfig.from_dict(config))
 
 
 # --- connecting ---------------------------------------------------------------------------
@@ -146,11 +147,14 @@ def error_record(run: RunConfig, error: BaseException) -> dict[str, Any]:
 
 
 def _collect(ray: Any, ref: Any, run: RunConfig) -> tuple[dict[str, Any], bool]:
-    """(record, whether the worker produced it) for a finished task."""
+    """(record, whether the worker produced it) for a finished task. A run the worker did
+    not finish gets the driver's code fingerprint: the worker that ran it is gone."""
     try:
         return ray.get(ref), True
     except Exception as error:  # RayError subclasses: worker crashed, node died, cancelled …
-        return error_record(run, error), False
+        from .fingerprint import fingerprint
+
+        return {**error_record(run, error), "code": fingerprint(run)}, False
 
 
 # --- the sweep ----------------------------------------------------------------------------

@@ -50,6 +50,34 @@ def write_run(root: Path, record: dict[str, Any]) -> Path:
     return target
 
 
+def log_path(root: Path, config_hash: str) -> Path:
+    """``runs/<hash>.log``: the run's training curve, results and error as text."""
+    return runs_dir(root) / f"{config_hash}.log"
+
+
+def write_log(root: Path, config_hash: str, text: str) -> Path:
+    """Write one run's log atomically; returns its path."""
+    return write_atomic(log_path(root, config_hash), text.encode())
+
+
+def write_atomic(target: Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` through a temporary file in the same folder, so the
+    file is either complete or absent (results folders are read while sweeps write)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
@@ -108,6 +136,7 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         "config_json": json.dumps(config, sort_keys=True),
         "converged": converged(config, metrics.get("stop_reason")),
         "nondeterministic": "; ".join(record.get("nondeterministic", [])),
+        **_code_columns(record.get("code")),
         **metrics,
         **record.get("env", {}),
     }
@@ -128,6 +157,18 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             row["error"] = point.get("error", "")
         rows.append(row)
     return rows
+
+
+def _code_columns(code: dict[str, Any] | None) -> dict[str, Any]:
+    """The fingerprint of the code that made a run (``bench.fingerprint``), as columns."""
+    if not code:
+        return {}
+    return {
+        "code_block": code.get("block") or None,
+        "code_task": code.get("task") or None,
+        "code_dirty": code.get("dirty"),
+        "code_packages": json.dumps(code.get("packages", {}), sort_keys=True),
+    }
 
 
 def converged(config: dict[str, Any], stop_reason: str | None) -> bool | None:
@@ -186,6 +227,10 @@ COLUMNS = [
     "seqbench_version",
     "nondeterministic",
     "config_json",
+    "code_block",
+    "code_task",
+    "code_dirty",
+    "code_packages",
 ]
 
 

@@ -25,8 +25,34 @@ def seqbench(monkeypatch, capsys, *args):
 def test_help_lists_the_commands(monkeypatch, capsys):
     code, out, _ = seqbench(monkeypatch, capsys, "--help")
     assert code == 0
-    for command in ("list", "run", "check", "plot", "report"):
+    for command in ("list", "run", "check", "compare", "export", "plot", "report"):
         assert command in out
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("run", ["--out DIR", "[default: results/<sweep name>]", "--set KEY=VALUE",
+                 "--device <auto|cpu|cuda>", "[default: the sweep's device, else auto]",
+                 "[default: start a local one]", "[default: 1 on cuda, else 0]",
+                 "[default: 1.0]", "--log wandb|tensorboard"]),
+        ("check", ["[default: 64]", "package.module:Class"]),
+        ("compare", ["--axis KEY=BASE,NEW", "--fail-below DELTA", "paired by seed"]),
+        ("export", ["--format <csv|parquet>", "[default: csv]", "[default: DIR]"]),
+        ("plot", ["[default: DIR/plots]", "[default: png]"]),
+        ("report", ["[default: DIR/report.html]", "--compare BASE"]),
+    ],
+)  # fmt: skip
+def test_help_shows_defaults_choices_and_flags_as_flags(monkeypatch, capsys, command, shown):
+    code, out, _ = seqbench(monkeypatch, capsys, command, "--help")
+    assert code == 0
+    flowing = " ".join(out.split())  # help wraps at the terminal's width
+    for text in shown:
+        assert text in flowing, text
+    assert "<bool>" not in out
+    for line in out.splitlines():  # a flag is listed alone, with no value placeholder
+        if line.strip().startswith(("--dry-run", "--ray ", "--rerun", "--help")):
+            assert line.split()[1][0] not in "<[{", line
 
 
 def test_list_shows_architectures_tasks_and_presets(monkeypatch, capsys):
@@ -48,7 +74,7 @@ def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
 
     code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
     assert code == 0 and "2 already done, 0 to run" in out
-    assert "another seqbench commit" not in out
+    assert "other code" not in out
 
 
 def test_rerun_replaces_finished_runs_and_older_commits_are_pointed_out(
@@ -58,11 +84,14 @@ def test_rerun_replaces_finished_runs_and_older_commits_are_pointed_out(
     out_dir = tmp_path / "results"
     assert seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))[0] == 0
     first = {r["config_hash"]: r["finished_at"] for r in store.read_runs(out_dir)}
-    monkeypatch.setattr("bench.launch.git_commit", lambda: "0000000")  # seqbench moved on
+    recorded = store.read_runs(out_dir)[0]["code"]["seqbench"]
+    monkeypatch.setattr("bench.fingerprint.git_commit", lambda: "0000000")  # seqbench moved on
 
     code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
     assert code == 0 and "2 already done" in out
     assert "2 of the 2 finished runs" in out and "--rerun" in out
+    if recorded:  # inside a git checkout
+        assert f"seqbench commit {recorded} → 0000000 ×2" in out
 
     monkeypatch.setattr("bench.train.environment", _environment_at("0000000"))
     monkeypatch.setattr("bench.launch.time.strftime", lambda fmt: "2099-01-01T00:00:00")
@@ -74,6 +103,9 @@ def test_rerun_replaces_finished_runs_and_older_commits_are_pointed_out(
     assert len(records) == 2 and set(first) == {r["config_hash"] for r in records}
     assert {r["finished_at"] for r in records} == {"2099-01-01T00:00:00"}
     assert {r["env"]["git_commit"] for r in records} == {"0000000"}
+    assert {r["code"]["seqbench"] for r in records} == {"0000000"}
+    code, out, _ = seqbench(monkeypatch, capsys, "run", str(config), "--out", str(out_dir))
+    assert "other code" not in out  # the reruns match the code as it is now
 
 
 def _environment_at(commit):
@@ -110,7 +142,10 @@ def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
         (["run", "TINY", "--set", "train.stpes=3"], "unknown key 'train.stpes'"),
         (["run", "TINY", "--set", 'grid.architecture=["gpt"]'], "grid.architecture contains 'gpt'"),
         (["run", "TINY", "--set", "task.copy.alphabet=0"], "alphabet=0"),
-        (["run", "TINY", "--device", "tpu"], "--device 'tpu'"),
+        (
+            ["run", "TINY", "--device", "tpu"],
+            "'--device': 'tpu' is not one of 'auto', 'cpu', 'cuda'",
+        ),
         (["run", "TINY", "--set", "nonsense"], "KEY=VALUE"),
         (["check", "transfomer"], "unknown architecture 'transfomer'"),
         (["check", "transformer", "--d-model", "30"], "d_model=30 must be divisible by n_heads=4"),
@@ -121,8 +156,15 @@ def test_set_overrides_and_dry_run_estimate(tmp_path, monkeypatch, capsys):
         (["report", "MISSING"], "does not exist"),
         (["run", "TINY", "--rerun", "5"], "unexpected extra argument"),
         (["run", "TINY", "--bogus"], "No such option: --bogus"),
-        (["run"], "Missing argument 'source'"),
+        (["run"], "Missing argument 'SWEEP'"),
         (["plots", "MISSING"], "No such command 'plots'"),
+        (["run", "TINY", "--rerun", "--rerun-changed"], "drop --rerun-changed"),
+        (["run", "TINY", "--log", "mlflow"], "'mlflow' is not one of 'wandb', 'tensorboard'"),
+        (["run", "TINY", "--cpus-per-run", "many"], "'--cpus-per-run'"),
+        (["run", "TINY", "--cpus-per-run", "many"], "(got 'many')"),
+        (["compare", "MISSING"], "or one with --axis KEY=BASE,NEW"),
+        (["compare", "MISSING", "MISSING"], "does not exist"),
+        (["export", "MISSING"], "does not exist"),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_write_nothing(
@@ -157,7 +199,7 @@ def test_cuda_without_gpu_is_a_user_error(tmp_path, monkeypatch, capsys):
 
 def test_check_passes_for_a_builtin_block(monkeypatch, capsys):
     code, out, _ = seqbench(monkeypatch, capsys, "check", "lstm")
-    assert code == 0 and "7/7 checks passed" in out
+    assert code == 0 and " 0 failed" in out
 
 
 def test_check_fails_a_future_peeking_class(tmp_path, monkeypatch, capsys):

@@ -78,3 +78,39 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
         load(tmp_path / "nope")
     with pytest.raises(StoreError, match="no runs/ folder"):
         load(tmp_path)
+
+
+def test_the_code_fingerprint_becomes_columns(tmp_path):
+    record = _record("withcode")
+    record["code"] = {
+        "block": "b" * 16,
+        "task": "t" * 16,
+        "modules": {"architectures.lstm": "1" * 16},
+        "packages": {"seqbench-gru": "0.1.0"},
+        "seqbench": "1a2b3c4",
+        "dirty": True,
+    }
+    write_run(tmp_path, record)
+    write_run(tmp_path, _record("older"))  # written before fingerprints: empty columns
+    frame = load(tmp_path).drop_duplicates("config_hash").set_index("config_hash")
+    assert frame.loc["withcode", "code_block"] == "b" * 16
+    assert frame.loc["withcode", "code_task"] == "t" * 16
+    assert bool(frame.loc["withcode", "code_dirty"]) is True
+    assert json.loads(frame.loc["withcode", "code_packages"]) == {"seqbench-gru": "0.1.0"}
+    assert frame.loc["older", ["code_block", "code_task", "code_dirty"]].isna().all()
+    assert store.COLUMNS[-4:] == ["code_block", "code_task", "code_dirty", "code_packages"]
+
+
+def test_a_run_log_is_written_whole_beside_its_run_file(tmp_path):
+    path = store.write_log(tmp_path, "feedbeef", "step 1\n")
+    assert path == store.log_path(tmp_path, "feedbeef") == tmp_path / "runs" / "feedbeef.log"
+    assert path.read_text() == "step 1\n"
+    assert store.finished(tmp_path) == set()  # a log alone is not a finished run
+
+    class Unwritable:
+        def __len__(self):
+            return 1
+
+    with pytest.raises(TypeError):
+        store.write_atomic(tmp_path / "runs" / "other.log", Unwritable())
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["feedbeef.log"]
