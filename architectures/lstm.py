@@ -52,7 +52,15 @@ class LSTMMixer(nn.Module):
         )
 
     def forward(self, x: Tensor, backend: str, hc: tuple[Tensor, Tensor] | None = None):
-        with torch.backends.cudnn.flags(enabled=backend == "cuda"):
+        # Switch cuDNN on or off and keep its other flags as they are (``flags`` would
+        # otherwise reset deterministic, benchmark and allow_tf32 to its own defaults).
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(
+            enabled=backend == "cuda",
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=cudnn.allow_tf32,
+        ):
             y, (h, c) = self.lstm(x, hc)
         return self.out_proj(y), (h, c)
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from . import _fused
 from .base import Block, BlockConfig, State, require
 from .registry import register
 from .selective_scan import selective_scan
@@ -128,27 +129,22 @@ class MambaMixer(nn.Module):
         length = hidden.shape[1]
         xz = rearrange(self.in_proj(hidden), "b l e -> b e l")  # (B, 2·d_inner, L)
         x, z = xz.chunk(2, dim=1)  # (B, d_inner, L) each
-        scan, conv = partial(selective_scan, chunk_size=self.config.chunk_size), None
-        if backend == "cuda":
-            scan, conv = _cuda_kernels()
-        if conv is not None:
-            weight = rearrange(self.conv1d.weight, "d 1 w -> d w")
-            x = conv(x.contiguous(), weight, self.conv1d.bias, activation="silu")
+        if backend == "cuda":  # fused kernels; _fused lays out their arguments
+            x = _fused.mamba_causal_conv(x, self.conv1d)
+            scan = _fused.mamba_selective_scan
         else:
             x = F.silu(self.conv1d(x)[..., :length])  # drop the right padding: causal
+            scan = partial(selective_scan, chunk_size=self.config.chunk_size)
         delta, B, C = self._delta_b_c(rearrange(x, "b d l -> b l d"))
         A = -torch.exp(self.A_log.float())  # (d_inner, N)
-        # mamba_ssm's kernels need contiguous inputs; the chunked scan re-lays them out
-        # chunk-major itself, so for it a copy here would only be a second copy.
-        layout = Tensor.contiguous if backend == "cuda" else _as_is
         y = scan(
-            layout(x),
-            layout(rearrange(delta, "b l d -> b d l")),
+            x,
+            rearrange(delta, "b l d -> b d l"),
             A,
-            layout(rearrange(B, "b l n -> b n l")),
-            layout(rearrange(C, "b l n -> b n l")),
+            rearrange(B, "b l n -> b n l"),
+            rearrange(C, "b l n -> b n l"),
             self.D.float(),
-            z=layout(z),
+            z=z,
             delta_bias=self.dt_proj.bias.float(),
             delta_softplus=True,
         )  # (B, d_inner, L)
@@ -168,25 +164,14 @@ class MambaMixer(nn.Module):
         return self.out_proj(y * F.silu(z)), conv_state, ssm_state.to(hidden.dtype)
 
 
-def _as_is(t: Tensor) -> Tensor:
-    return t
-
-
-def _cuda_kernels():
-    """mamba_ssm's fused scan, and causal_conv1d's conv when that package is installed."""
-    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-
-    try:
-        from causal_conv1d import causal_conv1d_fn
-    except ImportError:
-        causal_conv1d_fn = None
-    return selective_scan_fn, causal_conv1d_fn
-
-
 @register("mamba")
 class MambaBlock(Block):
     Config = MambaConfig
     cuda_package = "mamba_ssm"
+
+    @classmethod
+    def cuda_kernels_installed(cls) -> bool:
+        return _fused.importable("selective_scan_fn")  # imports, not only found
 
     def __init__(self, config: MambaConfig) -> None:
         super().__init__(config)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from . import _fused
 from .base import Block, BlockConfig, State, require
 from .registry import register
 from .wkv import wkv6, wkv6_fla, wkv6_step
@@ -151,7 +152,7 @@ class TimeMix(nn.Module):
     def forward(self, x: Tensor, backend: str) -> Tensor:
         r, k, v, w, g = self.project(x, _shift(x))
         op = wkv6_fla if backend == "cuda" else wkv6
-        o, _ = op(r, k, v, w.to(r.dtype) if backend == "cuda" else w, self.time_faaaa)
+        o, _ = op(r, k, v, w, self.time_faaaa)  # the fused seam casts for its kernel
         return self.finish(o, g)
 
     def step(self, x: Tensor, last: Tensor, S: Tensor) -> tuple[Tensor, Tensor]:
@@ -190,9 +191,14 @@ class ChannelMix(nn.Module):
 class RWKV6Block(Block):
     Config = RWKV6Config
     cuda_package = "fla"
+
     # RWKV-LM (RWKV-v5/src/model.py, RWKV.configure_optimizers) decays only 2-D weights
     # whose names hold no "time_": the μ's, their LoRAs, λ, the decay LoRA and u are exempt.
     no_weight_decay_patterns = ("*time_*",)
+
+    @classmethod
+    def cuda_kernels_installed(cls) -> bool:
+        return _fused.importable("chunk_rwkv6")  # imports, not only found
 
     def __init__(self, config: RWKV6Config) -> None:
         super().__init__(config)

@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from . import _fused
+
 CHUNK = 64  # tokens per carried state: a power of two; fewer loop steps vs. more pair work
 SMALL = 4  # blocks this small pair up elementwise; larger ones through matrix products
 
@@ -141,16 +143,6 @@ def wkv6_fla(
     initial_state: Tensor | None = None,
     output_final_state: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """The same operator through fla's fused Triton kernel (CUDA tensors only)."""
-    from fla.ops.rwkv6 import chunk_rwkv6  # lazy: fla needs triton and a GPU
-
-    return chunk_rwkv6(
-        r,
-        k,
-        v,
-        w,
-        u,
-        scale=scale,
-        initial_state=initial_state,
-        output_final_state=output_final_state,
-    )
+    """The same operator through fla's fused Triton kernel (CUDA tensors only), its
+    arguments laid out by ``_fused.rwkv6_chunk``."""
+    return _fused.rwkv6_chunk(r, k, v, w, u, scale, initial_state, output_final_state)

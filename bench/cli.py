@@ -290,6 +290,26 @@ def check(
     raise typer.Exit(1 if failed else 0)
 
 
+# --- doctor --------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"], typer.Option(help="where the checks run")
+    ] = "auto",
+    out: Annotated[
+        Path, typer.Option(help="folder for doctor.json (and scaling/ on CUDA)", metavar="DIR")
+    ] = Path("results/doctor"),
+    budget: Annotated[float, typer.Option(help="seconds for the whole run", metavar="S")] = 300.0,
+) -> None:
+    """What this machine can run, proved: versions, fused kernels, cuda-vs-torch agreement,
+    the reference packages side by side and, on CUDA, a scaling sweep (docs/gpu.md)."""
+    from .doctor import run_doctor
+
+    raise typer.Exit(run_doctor(device, out, console, budget_s=budget))
+
+
 # --- plot and report -----------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ def seqbench(monkeypatch, capsys, *args):
 def test_help_lists_the_commands(monkeypatch, capsys):
     code, out, _ = seqbench(monkeypatch, capsys, "--help")
     assert code == 0
-    for command in ("list", "run", "check", "compare", "export", "plot", "report"):
+    for command in ("list", "run", "check", "compare", "export", "doctor", "plot", "report"):
         assert command in out
 
 
