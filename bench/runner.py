@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import cells, store
+from . import cells, plots, store
 from .config import RunConfig, Sweep
 from .launch import changed_runs, estimate_seconds, run_local, split_done
 
@@ -379,26 +379,31 @@ def summary_table(results: pd.DataFrame) -> Table:
     columns = ["architecture", "task"]
     columns += ["setting"] if has_variant else []
     columns += ["selected (val)"] if has_selection else []
+    any_failed = (rows.drop_duplicates("config_hash")["status"] != "ok").any()
     columns += [
-        "acc @ train len",
+        "acc @ train L",
         "acc @ longest",
         "exact @ train",
-        "steps",
-        "stop",
+        "steps (why)",
         "params",
         "train tok/s",
-        "peak mem (train)",
-        "state @ train len",
+        "peak mem",
+        "state",
         "seeds",
-        "status",
     ]
+    columns += ["status"] if any_failed else []
     for column in columns:
         table.add_column(
             column, justify="left" if column in ("architecture", "task", "setting") else "right"
         )
-    for (arch, task, variant), group in rows.groupby(
-        ["architecture", "task", "variant"], sort=True
-    ):
+    unconverged_cells = 0
+    arch_rank = {a: i for i, a in enumerate(plots.architecture_order(rows["architecture"]))}
+    task_rank = {t: i for i, t in enumerate(plots.ordered_tasks(rows["task"]))}
+    groups = sorted(
+        rows.groupby(["architecture", "task", "variant"], sort=True),
+        key=lambda item: (arch_rank[item[0][0]], task_rank[item[0][1]], item[0][2]),
+    )
+    for (arch, task, variant), group in groups:
         train_len = int(group["train_seq_len"].max())
         longest = group["eval_seq_len"].max()  # NaN when every run failed before evaluating
         longest = int(longest) if pd.notna(longest) else train_len
@@ -406,11 +411,11 @@ def summary_table(results: pd.DataFrame) -> Table:
         at_longest = group[group["eval_seq_len"] == longest]
         runs = group.drop_duplicates("config_hash")
         unconverged = runs["converged"].map(lambda v: v is False or v == 0).sum()
-        stop = ",".join(sorted(set(runs["stop_reason"].dropna()))) or "-"
+        why = "/".join(_STOP_WORDS.get(r, r) for r in sorted(set(runs["stop_reason"].dropna())))
         accuracy = f"{at_train['accuracy'].mean():.2f} @{train_len}" if len(at_train) else "-"
         if unconverged:
             accuracy = f"[yellow]{accuracy}*[/yellow]"
-            stop += f" ({unconverged} unconverged)"
+            unconverged_cells += 1
         cells_ = [arch, task]
         cells_ += [variant or "default"] if has_variant else []
         cells_ += [runs["selected"].iloc[0] or "-"] if has_selection else []
@@ -418,23 +423,27 @@ def summary_table(results: pd.DataFrame) -> Table:
             accuracy,
             f"{at_longest['accuracy'].mean():.2f} @{longest}" if len(at_longest) else "-",
             f"{at_train['exact_match'].mean():.2f}" if len(at_train) else "-",
-            _fmt(runs["train_steps"].mean()),
-            stop,
+            f"{_fmt(runs['train_steps'].mean())} {why}".strip(),
             _fmt(runs["params"].mean()),
             _fmt(runs["train_tokens_per_s"].mean()),
             _fmt(runs["peak_memory_train_bytes"].mean(), "B"),
             _fmt(at_train["state_bytes"].mean(), "B"),
             cells.seed_count(runs),
-            ",".join(sorted(set(runs["status"]))),
         ]
+        cells_ += [",".join(sorted(set(runs["status"])))] if any_failed else []
         table.add_row(*cells_)
     table.caption = (
-        "* unconverged: a run stopped on its step budget below train.early_stop, on the "
-        "time cap, or diverged"
-        if (rows["converged"].map(lambda v: v is False or v == 0)).any()
-        else None
+        f"* unconverged ({unconverged_cells} of {len(groups)}): a run stopped on its step budget below "
+        "train.early_stop, on the time cap, or diverged. steps: mean over seeds, and why "
+        "runs stopped (early = reached train.early_stop, budget = used train.steps)"
+        if unconverged_cells
+        else "steps: mean over seeds, and why runs stopped"
     )
     return table
+
+
+# stop_reason -> the word the summary table shows
+_STOP_WORDS = {"early_stop": "early", "steps": "budget", "time_cap": "time cap"}
 
 
 def _cost_summary(results: pd.DataFrame) -> Table:
