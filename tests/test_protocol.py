@@ -208,7 +208,8 @@ def test_summary_table_marks_unconverged_cells():
     console = Console(width=250, record=True)
     console.print(table)
     text = console.export_text()
-    assert "1 unconverged" in text and "*" in text
+    assert "unconverged (1 of 1)" in text and "0.30 @64*" in text
+    assert "100 early/budget" in text  # steps, and why the two seeds stopped
 
 
 def test_a_per_task_table_shadowed_by_a_grid_axis_is_refused():
