@@ -43,7 +43,7 @@ METHOD = (
     "difference over seeds (scipy.stats.ttest_rel), none with one seed; costs are ratios "
     "NEW/BASE (geometric mean over seeds, the same interval on their logarithm)"
 )
-_PROVENANCE = ("sweep", "git_commit", "device_name")
+_PROVENANCE = ("sweep", "git_commit", "device_name", "code_block", "code_task")
 # model.* settings every architecture shares (the rest are one architecture's own).
 _SHARED_MODEL = ("model.d_model", "model.n_layers", "model.params", "model.params_tolerance")
 
@@ -399,6 +399,8 @@ def _pairing_columns(frame: pd.DataFrame, axis: str | None) -> list[str]:
             continue
         if axis == "architecture" and column.startswith("model.") and column not in _SHARED_MODEL:
             continue
+        if axis == "architecture" and column == "code_block":
+            continue  # each architecture's own source, different by definition
         if not all(side[column].notna().any() for side in sides.values()):
             continue  # one side does not have this setting at all
         keys.append(column)

@@ -305,6 +305,9 @@ def test_real_runs_compare_along_an_axis_and_appear_in_the_report(
     result = compare.compare_axis(lr_sweep, "train.lr=0.001,0.003")
     assert sorted(result.cells["architecture"]) == ["lstm", "transformer"]
     assert (result.cells["pairs"] == 2).all()
+    # Real runs carry each block's source digest: different by architecture, not a mismatch.
+    across = compare.compare_axis(lr_sweep, "architecture=lstm,transformer")
+    assert (across.cells["pairs"] == 2).all() and len(across.cells) == 2
 
     # The same folder twice: every difference is zero, and the report carries the section.
     path = tmp_path / "report.html"
