@@ -3,7 +3,16 @@
 from .base import BackendError, Block, BlockConfig, ConfigError, State, require
 from .layers import SwiGLU
 from .model import SequenceModel
-from .registry import available, create, get, make_config, names, plugin_errors, register
+from .registry import (
+    available,
+    config_fields,
+    create,
+    get,
+    make_config,
+    names,
+    plugin_errors,
+    register,
+)
 
 __all__ = [
     "BackendError",
@@ -14,6 +23,7 @@ __all__ = [
     "State",
     "SwiGLU",
     "available",
+    "config_fields",
     "create",
     "get",
     "make_config",

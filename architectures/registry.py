@@ -4,11 +4,16 @@ seqbench's own blocks register when their module is imported (every public modul
 this package is imported on first use, so a new block is one new file). Third-party
 blocks register through the entry-point group ``seqbench.architectures``: the entry
 point may name a module (whose import registers) or a Block class (registered under
-the entry point's name). A plugin that fails to import is reported, never fatal.
+the entry point's name). A module or plugin that fails to import is recorded in
+``plugin_errors()`` and warned about, never fatal.
 
 Anywhere a name is accepted (sweep files, ``--set``, ``seqbench check``, ``SequenceModel``),
 ``"package.module:Class"`` names a Block class directly: ``get`` imports the module, with
 the current directory first on the path, so an unpackaged file works too.
+
+``tasks/registry.py`` is this file's twin and must behave the same (the packages never
+import each other, so they share no code); ``tests/test_registry_parity.py`` holds both
+to one table of behaviours.
 """
 
 from __future__ import annotations
@@ -94,14 +99,17 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def available() -> dict[str, list[str]]:
-    """Registered names with the backends usable on this machine."""
+def available() -> list[str]:
+    """Registered names usable on this machine (at least one backend), sorted.
+
+    Which backends: ``get(name).backends()``.
+    """
     _load()
-    return {name: _REGISTRY[name].backends() for name in sorted(_REGISTRY)}
+    return [name for name in sorted(_REGISTRY) if _REGISTRY[name].backends()]
 
 
 def plugin_errors() -> dict[str, str]:
-    """Modules or entry points whose blocks failed to load: source -> error."""
+    """Modules or entry points that failed to import: source -> error."""
     _load()
     return dict(_PLUGIN_ERRORS)
 
@@ -153,7 +161,8 @@ def make_config(name: str, **config: Any):
     unknown = sorted(set(config) - set(valid))
     if unknown:
         raise ConfigError(
-            f"{name} has no setting {unknown[0]!r}; valid settings: {', '.join(valid)}"
+            f"architecture {name} has no setting {unknown[0]!r}; valid settings: "
+            f"{', '.join(valid) or 'none'}"
         )
     return cls.Config(**config)
 

@@ -113,7 +113,7 @@ def _fail(message: str) -> None:
 def list_() -> None:
     """Architectures (with backends usable here), tasks and presets."""
     with warnings.catch_warnings(record=True):
-        found = architectures.available()
+        found = {n: architectures.get(n).backends() for n in architectures.available()}
     table = Table(title="architectures", title_justify="left")
     table.add_column("name")
     table.add_column("backends here")

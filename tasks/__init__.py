@@ -1,13 +1,22 @@
 """Synthetic tasks on which sequence architectures are known to differ, and their metrics.
 
 ``tasks.create("mqar", n_pairs=8).sample(n, seq_len, generator) -> Batch(inputs, targets)``;
-``tasks.available()`` lists the names; ``tasks.score(logits, targets)`` gives
+``tasks.names()`` lists the names; ``tasks.score(logits, targets)`` gives
 (token accuracy, exact match).
 """
 
 from .base import IGNORE, Batch, Task, TaskConfig, TaskConfigError, require
 from .metrics import score
-from .registry import available, config_fields, create, get, make_config, plugin_errors, register
+from .registry import (
+    available,
+    config_fields,
+    create,
+    get,
+    make_config,
+    names,
+    plugin_errors,
+    register,
+)
 
 __all__ = [
     "IGNORE",
@@ -20,6 +29,7 @@ __all__ = [
     "create",
     "get",
     "make_config",
+    "names",
     "plugin_errors",
     "register",
     "require",

@@ -4,7 +4,14 @@ seqbench's own tasks register when their module is imported (every public module
 this package is imported on first use, so a new task is one new file). Third-party
 tasks register through the entry-point group ``seqbench.tasks``: the entry point may
 name a module (whose import registers) or a Task class (registered under the entry
-point's name). A plugin that fails to import is reported, never fatal.
+point's name). A module or plugin that fails to import is recorded in
+``plugin_errors()`` and warned about, never fatal.
+
+``architectures/registry.py`` is this file's twin and must behave the same (the packages
+never import each other, so they share no code); ``tests/test_registry_parity.py`` holds
+both to one table of behaviours. The one deliberate difference: ``get`` does not resolve
+``"package.module:Class"`` here. Blocks are what users write outside the repository and
+name in sweeps; a task outside it registers through the entry-point group instead.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, TypeVar
 from .base import Task, TaskConfig, TaskConfigError
 
 ENTRY_POINT_GROUP = "seqbench.tasks"
-_INFRASTRUCTURE = {"base", "registry", "metrics"}
+_INFRASTRUCTURE = {"base", "registry", "metrics"}  # no tasks inside
 
 _REGISTRY: dict[str, type[Task]] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
@@ -56,43 +63,54 @@ def _load() -> None:
 
     for module in pkgutil.iter_modules(tasks.__path__):
         if not module.name.startswith("_") and module.name not in _INFRASTRUCTURE:
-            importlib.import_module(f"tasks.{module.name}")
+            path = f"tasks.{module.name}"
+            _guarded(path, lambda path=path: importlib.import_module(path))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = ep.load()
-            if (
-                isinstance(loaded, type)
-                and issubclass(loaded, Task)
-                and loaded not in _REGISTRY.values()
-            ):
-                register(ep.name)(loaded)
-        except Exception as error:  # a broken plugin must not break the others
-            _PLUGIN_ERRORS[ep.name] = f"{type(error).__name__}: {error}"
-            warnings.warn(
-                f"seqbench task plugin {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(error).__name__}: {error}",
-                stacklevel=2,
-            )
+        _guarded(ep.name, lambda ep=ep: _load_entry_point(ep))
 
 
-def available() -> list[str]:
+def _load_entry_point(ep) -> None:
+    loaded = ep.load()
+    if isinstance(loaded, type) and issubclass(loaded, Task) and loaded not in _REGISTRY.values():
+        register(ep.name)(loaded)
+
+
+def _guarded(source: str, load: Callable[[], object]) -> None:
+    """Import one source of tasks; a broken one is reported and does not break the others."""
+    try:
+        load()
+    except Exception as error:
+        _PLUGIN_ERRORS[source] = f"{type(error).__name__}: {error}"
+        warnings.warn(
+            f"seqbench: tasks from {source!r} failed to load: {type(error).__name__}: {error}",
+            stacklevel=3,
+        )
+
+
+def names() -> list[str]:
     """Registered task names, sorted."""
     _load()
     return sorted(_REGISTRY)
 
 
+def available() -> list[str]:
+    """Registered names usable on this machine, sorted: every task, since tasks need only torch."""
+    _load()
+    return sorted(_REGISTRY)
+
+
 def plugin_errors() -> dict[str, str]:
-    """Entry points that failed to load: name -> error."""
+    """Modules or entry points that failed to import: source -> error."""
     _load()
     return dict(_PLUGIN_ERRORS)
 
 
 def get(name: str) -> type[Task]:
-    """The Task class registered as ``name``."""
+    """The Task class registered as ``name`` (no ``"module:Class"`` form; see the docstring)."""
     _load()
-    if name not in _REGISTRY:
-        raise TaskConfigError(f"unknown task {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    raise TaskConfigError(f"unknown task {name!r}; available: {', '.join(sorted(_REGISTRY))}")
 
 
 def make_config(name: str, **config: Any) -> TaskConfig:

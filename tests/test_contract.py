@@ -238,7 +238,7 @@ def test_invalid_value_names_field_value_and_rule() -> None:
 
 
 def test_available_lists_builtin_blocks_with_backends() -> None:
-    found = architectures.available()
+    found = {n: architectures.get(n).backends() for n in architectures.available()}
     assert {"transformer", "lstm"} <= set(found)
     assert all("torch" in backends for backends in found.values())
 
