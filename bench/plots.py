@@ -14,17 +14,17 @@ Six figures, each from one slice of the tidy table:
 | sample_efficiency | curves | training accuracy vs examples seen (Jelassi et al. 2024) |
 
 A figure whose data is missing is skipped with the reason, never an error. Every figure
-gives an architecture the same colour and marker (`architecture_colors`), so a reader
-learns the key once. Figures are `matplotlib.figure.Figure` objects (no pyplot state);
+gives an architecture the same colour and marker, taken from the architecture registry
+(`bench.plot_style`, with the number formats, axes and theme), so a reader learns the key
+once. Figures are `matplotlib.figure.Figure` objects (no pyplot state);
 `figures()` returns them unsaved for the report to embed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,60 +39,53 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
 from . import cells
+from .plot_style import (
+    FORMATS,
+    REQUIRED_COLUMNS,
+    THEME,
+    PlotError,
+    architecture_color,
+    architecture_colors,
+    architecture_marker,
+    architecture_order,
+    check_results,
+    format_bytes,
+    format_count,
+    format_length,
+    length_axis,
+    log_axis,
+    ordered_tasks,
+    per_run_accuracy,
+    validate_formats,
+)
 
-FORMATS = ("png", "svg", "pdf")
+__all__ = [  # with what is re-exported from bench.plot_style for report, claims and runner
+    "FORMATS",
+    "REQUIRED_COLUMNS",
+    "TITLES",
+    "PlotError",
+    "PlotSummary",
+    "architecture_color",
+    "architecture_colors",
+    "architecture_marker",
+    "architecture_order",
+    "check_results",
+    "figures",
+    "format_bytes",
+    "format_count",
+    "format_length",
+    "make_plots",
+    "ordered_tasks",
+    "pareto_frontier",
+    "per_run_accuracy",
+    "validate_formats",
+]
+
 DPI = 150
-
-# Columns every figure needs; the rest are checked per figure (missing -> figure skipped).
-REQUIRED_COLUMNS = (
-    "config_hash",
-    "row_kind",
-    "architecture",
-    "task",
-    "seed",
-    "status",
-    "train_seq_len",
-    "eval_seq_len",
-    "accuracy",
-)
 CURVE_COLUMNS = ("architecture", "seed", "step", "accuracy")
-
-# seaborn "colorblind"; the built-in families keep these forever, plugins hash into the rest.
-_KNOWN_COLORS = {
-    "transformer": "#0173B2",
-    "lstm": "#DE8F05",
-    "rwkv": "#029E73",
-    "monarch": "#D55E00",
-    "mamba": "#CC78BC",
-}
-_EXTRA_COLORS = (
-    "#CA9161",
-    "#56B4E9",
-    "#949494",
-    "#ECE133",
-    "#FBAFE4",
-    "#8C564B",
-    "#17BECF",
-    "#BCBD22",
-    "#7F7F7F",
-    "#9467BD",
-)
-_KNOWN_MARKERS = {"transformer": "o", "lstm": "s", "rwkv": "D", "monarch": "^", "mamba": "v"}
-_EXTRA_MARKERS = ("P", "X", "*", "h", "<", ">", "p", "d")
-
-_THEME = {
-    **sns.axes_style("whitegrid"),
-    **sns.plotting_context("notebook", font_scale=0.85),
-    "axes.titleweight": "bold",
-    "figure.dpi": 100,
-}
-
-
-class PlotError(ValueError):
-    """A results table or option that cannot be plotted; the message is one line for people."""
 
 
 class _Skip(Exception):
@@ -123,177 +116,6 @@ class PlotSummary:
         return out + [f"skipped {note}" for note in self.notes]
 
 
-# --------------------------------------------------------------------------- palette
-
-
-def _stable_index(name: str, n: int) -> int:
-    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
-
-
-def architecture_color(name: str) -> str:
-    """The colour of an architecture in every figure; unknown (plugin) names hash to a fixed one."""
-    return _KNOWN_COLORS.get(name) or _EXTRA_COLORS[_stable_index(name, len(_EXTRA_COLORS))]
-
-
-def architecture_marker(name: str) -> str:
-    return _KNOWN_MARKERS.get(name) or _EXTRA_MARKERS[_stable_index(name, len(_EXTRA_MARKERS))]
-
-
-def architecture_colors(names: Iterable[str]) -> dict[str, str]:
-    return {name: architecture_color(name) for name in names}
-
-
-def architecture_order(names: Iterable[str]) -> list[str]:
-    """Built-in families in their fixed order, then plugins alphabetically."""
-    names = set(names)
-    known = [name for name in _KNOWN_COLORS if name in names]
-    return known + sorted(names - set(known))
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def validate_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
-    """Normalise ``["png", "svg"]`` or ``"png,svg"``; raise PlotError naming a bad value."""
-    if isinstance(formats, str):
-        formats = [formats]
-    out: list[str] = []
-    for item in formats:
-        for fmt in str(item).split(","):
-            fmt = fmt.strip().lower().lstrip(".")
-            if not fmt:
-                continue
-            if fmt not in FORMATS:
-                raise PlotError(f"unknown figure format {fmt!r}; choose from {', '.join(FORMATS)}")
-            if fmt not in out:
-                out.append(fmt)
-    if not out:
-        raise PlotError(f"no figure format given; choose from {', '.join(FORMATS)}")
-    return tuple(out)
-
-
-def check_results(results: pd.DataFrame) -> pd.DataFrame:
-    """Raise PlotError unless `results` is a results table with at least one ok row."""
-    if not isinstance(results, pd.DataFrame):
-        raise PlotError(f"expected a pandas DataFrame of results, got {type(results).__name__}")
-    if results.empty:
-        raise PlotError("the results table is empty: no finished runs in this folder")
-    missing = [col for col in REQUIRED_COLUMNS if col not in results.columns]
-    if missing:
-        raise PlotError(
-            f"the results table lacks column(s) {', '.join(missing)} (see docs/results-schema.md)"
-        )
-    if not (results["status"] == "ok").any():
-        counts = ", ".join(f"{k}={v}" for k, v in results["status"].value_counts().items())
-        raise PlotError(f"no run finished with status ok ({counts}); nothing to plot")
-    return results
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def format_length(value: float, _pos: object = None) -> str:
-    """256, 512, 1K, 2K ... (K = 1024, as sequence lengths are powers of two)."""
-    if not np.isfinite(value) or value <= 0:
-        return ""
-    value = round(value)
-    if value >= 1024 and value % 1024 == 0:
-        return f"{value // 1024}K"
-    return str(value)
-
-
-def format_bytes(value: float, _pos: object = None) -> str:
-    if not np.isfinite(value) or value <= 0:
-        return "0 B" if value == 0 else ""
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    power = min(int(math.log(value, 1024)), len(units) - 1)
-    scaled = value / 1024**power
-    text = f"{scaled:.0f}" if scaled >= 10 or scaled == int(scaled) else f"{scaled:.1f}"
-    return f"{text} {units[power]}"
-
-
-def format_count(value: float, _pos: object = None) -> str:
-    """1.5k, 20M ... for tokens/s and example counts."""
-    if not np.isfinite(value):
-        return ""
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= threshold:
-            scaled = value / threshold
-            return (
-                f"{scaled:.0f}{suffix}"
-                if scaled >= 10 or scaled == int(scaled)
-                else f"{scaled:.1f}{suffix}"
-            )
-    return f"{value:.0f}" if value == int(value) else f"{value:.2g}"
-
-
-def _length_axis(ax, lengths: Iterable[float]) -> None:
-    """Log2 x axis with a labelled tick at each measured length (thinned when crowded)."""
-    ticks = sorted({float(v) for v in lengths if np.isfinite(v) and v > 0})
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    if ticks:
-        step = max(1, math.ceil(len(ticks) / 7))
-        ax.set_xticks(ticks[::step])
-        ax.set_xlim(ticks[0] / 1.25, ticks[-1] * 1.25)
-    ax.xaxis.set_major_formatter(FuncFormatter(format_length))
-
-
-def _log_ticks(lo: float, hi: float, *, binary: bool, max_ticks: int = 6) -> list[float]:
-    """Round log-spaced ticks covering [lo, hi]: powers of 2 (bytes) or 1-2-5 × 10^k (counts)."""
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi <= 0:
-        return []
-    if binary:
-        ks = range(math.floor(math.log2(lo)), math.ceil(math.log2(hi)) + 1)
-        candidates = [2.0**k for k in ks]
-    else:
-        ks = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-        candidates = [m * 10.0**k for k in ks for m in (1, 2, 5)]
-    inside = [t for t in candidates if lo <= t <= hi]
-    for step in range(1, len(inside) + 1):
-        # keep every step-th tick, anchored on a "1 × 10^k" or 2^(multiple of step) value
-        picked = [t for i, t in enumerate(inside) if i % step == 0]
-        if len(picked) <= max_ticks:
-            return picked
-    return inside[:1]
-
-
-def _log_axis(
-    ax,
-    which: str,
-    values: Iterable[float],
-    formatter: Callable,
-    *,
-    binary: bool,
-    pad_below: float = 0.0,
-) -> None:
-    """Log scale on `which` ("x" or "y") with readable round ticks spanning `values`.
-
-    `pad_below` leaves that fraction of the (log) range free under the data, where OOM
-    markers go without covering a line.
-    """
-    values = np.asarray([v for v in values if np.isfinite(v) and v > 0], dtype=float)
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_minor_locator(NullLocator())
-    axis.set_minor_formatter(NullFormatter())
-    axis.set_major_formatter(FuncFormatter(formatter))
-    if values.size == 0:
-        return
-    lo, hi = values.min(), values.max()
-    if lo == hi:
-        lo, hi = lo / 2, hi * 2
-    span = math.log(hi / lo)
-    lo_lim, hi_lim = lo * math.exp(-span * (0.06 + pad_below)), hi * math.exp(span * 0.06)
-    ticks = _log_ticks(lo_lim, hi_lim, binary=binary)
-    if len(ticks) < 2:
-        ticks = _log_ticks(lo_lim / 4, hi_lim * 4, binary=binary)
-        lo_lim, hi_lim = min(lo_lim, ticks[0]), max(hi_lim, ticks[-1])
-    axis.set_ticks(ticks)
-    (ax.set_xlim if which == "x" else ax.set_ylim)(lo_lim, hi_lim)
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -307,46 +129,8 @@ def _grid(n_panels: int, *, ncols: int = 3, panel: tuple[float, float] = (4.0, 3
     return fig, list(axes[:n_panels])
 
 
-def ordered_tasks(tasks: Iterable[str]) -> list[str]:
-    preferred = ("copy", "selective_copy", "mqar", "induction", "needle")
-    tasks = set(tasks)
-    return [t for t in preferred if t in tasks] + sorted(tasks - set(preferred))
-
-
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"]
-
-
-def per_run_accuracy(results: pd.DataFrame, *, statuses: Sequence[str] = ("ok",)) -> pd.DataFrame:
-    """Eval rows, one per (run, eval length): needle rows averaged over depth."""
-    rows = results[(results["row_kind"] == "eval") & results["status"].isin(statuses)]
-    keys = ["config_hash", "eval_seq_len"]
-    carried = [
-        c
-        for c in (
-            "architecture",
-            "task",
-            "seed",
-            "train_seq_len",
-            "d_model",
-            "n_layers",
-            "params",
-            "state_bytes",
-            "status",
-            "variant",
-            "selected",
-            "stop_reason",
-            "converged",
-            "train_steps",
-            "val_accuracy",
-        )
-        if c in rows.columns
-    ]
-    values = {c: "mean" for c in ("accuracy", "exact_match") if c in rows.columns}
-    if rows.empty:
-        return rows[keys + carried + list(values)].copy()
-    agg = {**dict.fromkeys(carried, "first"), **values}
-    return rows.groupby(keys, as_index=False, dropna=False).agg(agg)
 
 
 def _variant(frame: pd.DataFrame, group: Sequence[str]) -> pd.Series | None:
@@ -390,9 +174,12 @@ def _natural_key(text: str) -> list:
 
 
 def _variant_levels(frame: pd.DataFrame) -> list[str] | None:
+    """The cell labels to style lines by, or None when there is only one (then each
+    architecture keeps its own marker)."""
     if "variant" not in frame.columns:
         return None
-    return sorted(frame["variant"].unique(), key=_natural_key)
+    levels = sorted(frame["variant"].fillna("").astype(str).unique(), key=_natural_key)
+    return levels if len(levels) > 1 else None
 
 
 def _lineplot(
@@ -546,7 +333,7 @@ def accuracy_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None
             variants,
             errorbar="sd",
         )
-        _length_axis(ax, rows["eval_seq_len"])
+        length_axis(ax, rows["eval_seq_len"])
         ax.set_ylim(-0.03, 1.05)
         ax.set_title(task)
         ax.set_xlabel("evaluation length (tokens)")
@@ -585,8 +372,8 @@ def _cost_panel(
     data = data[data[column] > 0]
     oom = rows[rows["status"] == "oom"]
     _lineplot(ax, data, "eval_seq_len", column, order, variants, estimator="median", errorbar=None)
-    _log_axis(ax, "y", data[column], formatter, binary=binary, pad_below=0.15 if len(oom) else 0.0)
-    _length_axis(ax, rows["eval_seq_len"] if lengths is None else lengths)
+    log_axis(ax, "y", data[column], formatter, binary=binary, pad_below=0.15 if len(oom) else 0.0)
+    length_axis(ax, rows["eval_seq_len"] if lengths is None else lengths)
     _mark_oom(ax, oom)
     ax.set_xlabel("sequence length (tokens)")
 
@@ -715,7 +502,7 @@ def accuracy_vs_state(results: pd.DataFrame, curves: pd.DataFrame | None = None)
             ax=ax,
             zorder=3,
         )
-        _log_axis(ax, "x", data["state_bytes"], format_bytes, binary=True)
+        log_axis(ax, "x", data["state_bytes"], format_bytes, binary=True)
         ax.set_ylim(-0.03, 1.05)
         ax.set_title(task)
         ax.set_xlabel("recurrent state per sequence (bytes, log)")
@@ -918,7 +705,7 @@ def figures(
         curves = curves[curves["config_hash"].isin(set(results["config_hash"]))]
     built: dict[str, Figure] = {}
     skipped: dict[str, str] = {}
-    with matplotlib.rc_context(_THEME):
+    with matplotlib.rc_context(THEME):
         for name, build in _BUILDERS.items():
             try:
                 built[name] = build(results, curves)
@@ -939,7 +726,7 @@ def make_plots(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PlotSummary(skipped=skipped)
-    with matplotlib.rc_context(_THEME):
+    with matplotlib.rc_context(THEME):
         for name, fig in built.items():
             paths = []
             for fmt in formats:

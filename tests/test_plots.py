@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import plots
+import architectures
+from architectures import registry
+from bench import plot_style, plots
 from bench.plots import PlotError, make_plots
 
 FIGURES = tuple(plots.TITLES)
@@ -76,6 +78,40 @@ def test_palette_is_fixed_and_stable_for_plugins():
         "alpha",
         "zeta",
     ]
+
+
+@pytest.fixture
+def plugin_registered(monkeypatch):
+    """A block registered from outside the ``architectures`` package, as a plugin is."""
+    architectures.names()  # load the real registry before adding to it
+    plugin = type("Gru", (architectures.Block,), {"__module__": "seqbench_gru.block"})
+    monkeypatch.setitem(registry._REGISTRY, "gru", plugin)
+    return "gru"
+
+
+def test_a_plugin_gets_its_own_strong_colour_and_built_ins_keep_theirs(plugin_registered):
+    built_in = [plots.architecture_color(n) for n in synthetic.ARCHITECTURES]
+    assert built_in == list(plot_style.LINE_PALETTE[:5])  # unchanged by installing a plugin
+    colour = plots.architecture_color(plugin_registered)
+    assert colour == plot_style.LINE_PALETTE[5]  # the next unused palette colour
+    assert colour == plots.architecture_color(plugin_registered)
+    assert plots.architecture_marker(plugin_registered) not in {
+        plots.architecture_marker(n) for n in synthetic.ARCHITECTURES
+    }
+    # an unregistered name (results from a plugin installed elsewhere) hashes into what is free
+    assert plots.architecture_color("elsewhere") not in [*built_in, colour]
+    assert plots.architecture_order(["zeta", plugin_registered, "lstm", "transformer"]) == [
+        "transformer",
+        "lstm",
+        plugin_registered,
+        "zeta",
+    ]
+
+
+@pytest.mark.parametrize("colour", plot_style.LINE_PALETTE)
+def test_every_line_colour_is_strong_enough_on_white(colour):
+    assert plot_style.contrast_on_white(colour) >= 2.2, "pale, like #ECE133 (1.4:1)"
+    assert plot_style.saturation(colour) > 0.2, "grey, the colour of reference lines"
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +234,19 @@ def test_byte_and_count_labels():
     assert plots.format_bytes(1.5 * 2**20) == "1.5 MiB"
     assert plots.format_count(2_500_000) == "2.5M"
     assert plots.format_count(200_000) == "200k"
+
+
+def test_one_cell_per_architecture_keeps_each_architectures_marker(results):
+    # With a single cell per architecture the lines are told apart by their own marker
+    # (the legend's), not by one shared "variant" marker.
+    one_width = results[results["d_model"] == 64]
+    built, _ = plots.figures(one_width)  # as make_plots and the report build it (cells first)
+    fig = built["accuracy_vs_length"]
+    markers = {
+        line.get_marker()
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_marker() not in (None, "None", "")
+    }
+    expected = {plots.architecture_marker(a) for a in one_width["architecture"].unique()}
+    assert expected <= markers and len(markers) > 1
