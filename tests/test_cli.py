@@ -1,25 +1,12 @@
 """The command line end to end: list, run (dry and real), check, and user errors."""
 
 import subprocess
-import sys
 
 import pytest
+from _cli import seqbench
 from _tiny import tiny, write_toml
 
 from bench import store
-from bench.cli import main
-
-
-def seqbench(monkeypatch, capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_help_lists_the_commands(monkeypatch, capsys):

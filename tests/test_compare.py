@@ -2,29 +2,16 @@
 --fail-below as a CI guard, and the comparison in the HTML report."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
+from _cli import seqbench
 from _tiny import tiny
 from scipy import stats
 
 from bench import compare, store
-from bench.cli import main
 from bench.config import build_sweep
 from bench.launch import run_local
-
-
-def seqbench(monkeypatch, capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _record(arch="lstm", seed=0, accuracy=0.5, lr=1e-3, steps=100, tokens=1000.0, **extra):

@@ -2,28 +2,15 @@
 
 import json
 import math
-import sys
 
 import pandas as pd
 import pytest
+from _cli import seqbench
 from _tiny import tiny
 
 from bench import export, store
-from bench.cli import main
 from bench.config import build_sweep
 from bench.launch import run_local
-
-
-def seqbench(monkeypatch, capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

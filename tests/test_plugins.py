@@ -19,30 +19,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from _cli import seqbench
 from _tiny import tiny, write_toml
 
 import architectures
 from architectures import registry
 from architectures.contract import run_contract
 from bench import fingerprint, store
-from bench.cli import main
 from bench.config import build_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "examples" / "seqbench-gru"
 GROUP = "seqbench.architectures"
-
-
-def seqbench(monkeypatch, capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -1,28 +1,15 @@
 """--log tensorboard / --log wandb: each run's config, curve and metrics, read back offline."""
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _cli import seqbench
 from _tiny import tiny, write_toml
 
 from bench import store, tracking
-from bench.cli import main
 from bench.config import build_sweep
 from bench.launch import execute_run, save
-
-
-def seqbench(monkeypatch, capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["seqbench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
