@@ -34,20 +34,8 @@ def run_path(root: Path, config_hash: str) -> Path:
 
 def write_run(root: Path, record: dict[str, Any]) -> Path:
     """Write one run record atomically; returns its path."""
-    folder = runs_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = run_path(root, record["config_hash"])
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"schema": SCHEMA_VERSION, **record}, f, indent=1, default=_jsonable)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    text = json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1, default=_jsonable)
+    return write_atomic(run_path(root, record["config_hash"]), text.encode())
 
 
 def log_path(root: Path, config_hash: str) -> Path:
