@@ -28,7 +28,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,19 +133,65 @@ class SweepConfig(_Section):
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """One run: everything that determines its result, normalized and hashable."""
+class RunModel:
+    """The model of one run, resolved: the width parameter matching picked, and the
+    settings of this run's architecture only (not every ``[model.<arch>]`` table)."""
 
-    kind: str
+    d_model: int
+    n_layers: int
+    params: int | None = None
+    # Set only when ``params`` is: a run without matching keeps it out of its config (and
+    # so out of its hash), as records on disk have always done.
+    params_tolerance: float | None = None
+    arch: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        tolerance = (
+            {} if self.params_tolerance is None else {"params_tolerance": self.params_tolerance}
+        )
+        return {
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "params": self.params,
+            **tolerance,
+            "arch": dict(self.arch),
+        }
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: everything that determines its result, normalized and hashable.
+
+    The sections are the validated, frozen section models, read as attributes
+    (``run.train.seq_len``). A cost-only run (``kind == "cost"``) trains and evaluates
+    nothing: its ``train`` and ``eval`` are ``None`` (``{}`` in ``to_dict``, so its
+    hash is what it has always been); a training run has both. ``eval.seq_lens`` is
+    never empty in a run: it defaults to the training length.
+    """
+
+    kind: Literal["train", "cost"]
     architecture: str
     task: str  # "none" for cost-only runs
     seed: int
     device: str
-    model: dict[str, Any]  # d_model, n_layers, params, arch: {...}
-    task_config: dict[str, Any]
-    train: dict[str, Any]
-    eval: dict[str, Any]
-    measure: dict[str, Any]
+    model: RunModel
+    task_config: dict[str, Any]  # the task's own settings, passed to tasks.create
+    train: TrainSection | None
+    eval: EvalSection | None
+    measure: MeasureSection
+
+    def __post_init__(self) -> None:
+        trains = self.kind == "train"
+        if (self.train is not None, self.eval is not None) != (trains, trains):
+            raise ValueError(
+                f"a {self.kind!r} run must have train and eval sections "
+                + ("set" if trains else "None (a cost-only run trains nothing)")
+            )
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the model runs in: ``train.dtype``; float32 for a cost-only run."""
+        return self.train.dtype if self.train is not None else "float32"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,11 +200,11 @@ class RunConfig:
             "task": self.task,
             "seed": self.seed,
             "device": self.device,
-            "model": self.model,
+            "model": self.model.to_dict(),
             "task_config": self.task_config,
-            "train": self.train,
-            "eval": self.eval,
-            "measure": self.measure,
+            "train": self.train.model_dump() if self.train is not None else {},
+            "eval": self.eval.model_dump() if self.eval is not None else {},
+            "measure": self.measure.model_dump(),
         }
 
     @property
@@ -168,7 +214,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(**d)
+        """The inverse of ``to_dict``: a record's ``config`` read back (same hash)."""
+        return cls(
+            kind=d["kind"],
+            architecture=d["architecture"],
+            task=d["task"],
+            seed=d["seed"],
+            device=d["device"],
+            model=RunModel(**d["model"]),
+            task_config=dict(d["task_config"]),
+            train=TrainSection.model_validate(d["train"]) if d["train"] else None,
+            eval=EvalSection.model_validate(d["eval"]) if d["eval"] else None,
+            measure=MeasureSection.model_validate(d["measure"]),
+        )
 
     def label(self) -> str:
         return f"{self.architecture} · {self.task} · seed {self.seed}"
@@ -431,26 +489,26 @@ def _run_config(config: SweepConfig, point: dict[str, Any], device: str) -> RunC
             model.params,
             model.params_tolerance,
         )
-    eval_dict = eval_.model_dump()
-    if not eval_dict["seq_lens"]:
-        eval_dict["seq_lens"] = [train.seq_len]
+    if not eval_.seq_lens:
+        eval_ = eval_.model_copy(update={"seq_lens": [train.seq_len]})
+    trains = config.kind == "train"
     return RunConfig(
         kind=config.kind,
         architecture=arch,
         task=task,
         seed=point.get("seed", 0),
         device=device,
-        model={
-            "d_model": d_model,
-            "n_layers": model.n_layers,
-            "params": model.params,
-            **({"params_tolerance": model.params_tolerance} if model.params else {}),
-            "arch": dict(arch_settings),
-        },
+        model=RunModel(
+            d_model=d_model,
+            n_layers=model.n_layers,
+            params=model.params,
+            params_tolerance=model.params_tolerance if model.params else None,
+            arch=dict(arch_settings),
+        ),
         task_config=task_settings,
-        train=train.model_dump() if config.kind == "train" else {},
-        eval=eval_dict if config.kind == "train" else {},
-        measure=measure.model_dump(),
+        train=train if trains else None,
+        eval=eval_ if trains else None,
+        measure=measure,
     )
 
 
@@ -546,20 +604,18 @@ def _architecture(value: Any) -> str:
 def validate_run(run: RunConfig) -> None:
     """Build the architecture and task configs now so mistakes surface before any run."""
     try:
-        architectures.make_config(
-            run.architecture, d_model=run.model["d_model"], **run.model["arch"]
-        )
+        architectures.make_config(run.architecture, d_model=run.model.d_model, **run.model.arch)
     except architectures.ConfigError as error:
         raise SweepConfigError(f"model.{run.architecture}: {error}") from None
     if run.kind == "cost":
-        if not run.measure["seq_lens"]:
+        if not run.measure.seq_lens:
             raise SweepConfigError(
                 "measure.seq_lens is empty; a cost sweep needs lengths to measure"
             )
         return
     try:
         task = tasks.create(run.task, **run.task_config)
-        lengths = [run.train["seq_len"], *run.eval["seq_lens"]]
+        lengths = [run.train.seq_len, *run.eval.seq_lens]
         for length in lengths:
             if length < task.min_seq_len:
                 raise SweepConfigError(
@@ -572,7 +628,7 @@ def validate_run(run: RunConfig) -> None:
             task.sample(1, length, generator)
     except tasks.TaskConfigError as error:
         raise SweepConfigError(f"task.{run.task}: {error}") from None
-    if run.train["dtype"] == "float16" and run.device == "cpu":
+    if run.train.dtype == "float16" and run.device == "cpu":
         raise SweepConfigError(
             "train.dtype='float16' needs a CUDA device; use bfloat16 or float32 on CPU"
         )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from architectures import SequenceModel
 
-from .config import DTYPES, RunConfig
+from .config import DTYPES, MeasureSection, RunConfig
 from .measure import (
     PeakMemory,
     Timing,
@@ -54,8 +54,8 @@ class _Calls:
     ) -> None:
         self.model, self.device, self.optimizer = model, device, optimizer
         self.seq_len, self.vocab_size = seq_len, vocab_size
-        self.batch_size = run.measure["batch_size"]
-        self.dtype = DTYPES[run.train.get("dtype", "float32")]
+        self.batch_size = run.measure.batch_size
+        self.dtype = DTYPES[run.dtype]
         self.tokens = torch.randint(0, vocab_size, (self.batch_size, seq_len), device=device)
         self.states = None
 
@@ -90,9 +90,9 @@ class _Calls:
         return {"train": self.train_step, "prefill": self.prefill, "decode": self.decode}
 
 
-def _counts(measure: dict[str, Any]) -> dict[str, int]:
-    repeats = measure["repeats"]
-    return {"train": repeats, "prefill": repeats, "decode": max(repeats, measure["decode_steps"])}
+def _counts(measure: MeasureSection) -> dict[str, int]:
+    repeats = measure.repeats
+    return {"train": repeats, "prefill": repeats, "decode": max(repeats, measure.decode_steps)}
 
 
 def _summary(timings: dict[str, Timing], batch_size: int, seq_len: int) -> dict[str, Any]:
@@ -122,9 +122,9 @@ def measure_cost(
         calls.prefill()
     with PeakMemory(device) as train_memory:
         calls.train_step()
-    timings = time_interleaved(calls.by_kind(), _counts(m), device, m["warmup"])
+    timings = time_interleaved(calls.by_kind(), _counts(m), device, m.warmup)
     return {
-        **_summary(timings, m["batch_size"], seq_len),
+        **_summary(timings, m.batch_size, seq_len),
         "peak_memory_train_bytes": train_memory.bytes,
         "peak_memory_infer_bytes": infer_memory.bytes,
         "memory_kind": train_memory.kind,
@@ -160,13 +160,16 @@ def cost_points(
     the cost-vs-length curve, and it shows in each length's spread.
     """
     m = run.measure
-    rounds, counts = m["repeats"], _counts(m)
+    rounds, counts = m.repeats, _counts(m)
     # The first visit of a length times one call of each kind (and its share of decode).
     first = dataclasses.replace(
-        run, measure={**m, "repeats": 1, "decode_steps": _share(counts["decode"], rounds, 0)}
+        run,
+        measure=m.model_copy(
+            update={"repeats": 1, "decode_steps": _share(counts["decode"], rounds, 0)}
+        ),
     )
     element_bytes = 4
-    lengths = sorted(m["seq_lens"])
+    lengths = sorted(m.seq_lens)
     planned = len(lengths) * rounds
     visits = 0
     points: dict[int, dict[str, Any]] = {}
@@ -200,11 +203,11 @@ def cost_points(
             point.update(cost, status="ok")
             one_round = sum(times[-1] for times in measured[seq_len].values())
             projected = took + (rounds - 1) * one_round
-            if projected > m["max_time_s"]:
+            if projected > m.max_time_s:
                 stop_reason = (
                     "skipped",
                     f"not attempted: L={seq_len} takes ~{projected:.0f} s "
-                    f"> measure.max_time_s={m['max_time_s']:g}",
+                    f"> measure.max_time_s={m.max_time_s:g}",
                 )
         visits += 1
         if on_step is not None:
@@ -228,7 +231,7 @@ def cost_points(
                     del calls
                     free_cached_memory(device)
                     planned -= rounds - index
-                    _finish(points[seq_len], measured.pop(seq_len), m["batch_size"])
+                    _finish(points[seq_len], measured.pop(seq_len), m.batch_size)
                     continue
                 for kind in KINDS:
                     measured[seq_len][kind] += timings[kind].samples_s
@@ -236,7 +239,7 @@ def cost_points(
                 if on_step is not None:
                     on_step(visits, planned)
     for seq_len, times in measured.items():
-        _finish(points[seq_len], times, m["batch_size"])
+        _finish(points[seq_len], times, m.batch_size)
     return [points[seq_len] for seq_len in lengths]
 
 

@@ -72,21 +72,21 @@ def estimate_seconds(run: RunConfig) -> float:
     """A coarse wall-time estimate for one run (for --dry-run); a block without a measured
     step time (``_CPU_STEP_S``) is costed at the median of those that have one."""
     per_step = _CPU_STEP_S.get(run.architecture, _DEFAULT_STEP_S)
-    params, layers = run.model["params"], run.model["n_layers"]
-    width = (params / (12 * layers)) ** 0.5 if params else run.model["d_model"]  # ~12·D² per layer
+    params, layers = run.model.params, run.model.n_layers
+    width = (params / (12 * layers)) ** 0.5 if params else run.model.d_model  # ~12·D² per layer
     scale = (width / 64) ** 2 * layers / 2
     if run.kind == "cost":
         m = run.measure
-        total_tokens = sum(m["seq_lens"]) * m["batch_size"] * (m["repeats"] + m["warmup"])
+        total_tokens = sum(m.seq_lens) * m.batch_size * (m.repeats + m.warmup)
         seconds = 3 * total_tokens / (64 * 64) * per_step * scale
-        seconds = min(seconds, m["max_time_s"] * len(m["seq_lens"]))
+        seconds = min(seconds, m.max_time_s * len(m.seq_lens))
     else:
         t = run.train
-        step = per_step * scale * t["batch_size"] * t["seq_len"] / (64 * 64)
-        seconds = t["steps"] * step + 2.0
-        if t["max_time_s"] is not None:
-            seconds = min(seconds, t["max_time_s"] + 2.0)
-        seconds += len(run.eval["seq_lens"]) * run.eval["n"] / 64 * step / 3
+        step = per_step * scale * t.batch_size * t.seq_len / (64 * 64)
+        seconds = t.steps * step + 2.0
+        if t.max_time_s is not None:
+            seconds = min(seconds, t.max_time_s + 2.0)
+        seconds += len(run.eval.seq_lens) * run.eval.n / 64 * step / 3
     return seconds / (_GPU_SPEEDUP if run.device == "cuda" else 1.0)
 
 

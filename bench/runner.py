@@ -309,24 +309,26 @@ def print_plan(
         table.add_column(column + (" (select)" if column in sweep.select else ""))
     done_hashes = {run.hash for run in done}
     for run in sweep.runs:
-        lengths = run.eval.get("seq_lens") or run.measure["seq_lens"]
+        lengths = run.eval.seq_lens if run.eval is not None else run.measure.seq_lens
         table.add_row(
             run.architecture,
             run.task,
             str(run.seed),
             *(str(_setting(run, axis)) for axis in extra_axes),
-            f"{run.model['d_model']}" + (" (matched)" if run.model["params"] else ""),
-            str(run.model["n_layers"]),
-            str(run.train.get("seq_len", "-")),
-            str(run.train.get("steps", "-")),
-            str(run.train.get("batch_size", "-")),
+            f"{run.model.d_model}" + (" (matched)" if run.model.params else ""),
+            str(run.model.n_layers),
+            *(
+                (str(run.train.seq_len), str(run.train.steps), str(run.train.batch_size))
+                if run.train is not None
+                else ("-", "-", "-")
+            ),
             ",".join(map(str, lengths)),
             "done" if run.hash in done_hashes else "pending",
         )
     console.print(table)
     seconds = sum(estimate_seconds(run) for run in pending)
     minutes = max(1, math.ceil(seconds / 60))
-    stops_early = any(run.kind == "train" and run.train["early_stop"] for run in pending)
+    stops_early = any(run.train is not None and run.train.early_stop for run in pending)
     console.print(
         f"{len(pending)} runs, about {minutes} min"
         + (" at most (runs that reach train.early_stop end sooner)" if stops_early else "")
@@ -342,12 +344,13 @@ def print_plan(
 def _setting(run: RunConfig, axis: str) -> Any:
     """The value of a dotted grid axis (``train.lr``, ``model.mamba.d_state``) in a run."""
     section, *path = axis.split(".")
+    config = run.to_dict()
     node: Any = {
-        "model": {**run.model, **run.model.get("arch", {})},
+        "model": {**config["model"], **config["model"]["arch"]},
         "task": {run.task: run.task_config},
-        "train": run.train,
-        "eval": run.eval,
-        "measure": run.measure,
+        "train": config["train"],
+        "eval": config["eval"],
+        "measure": config["measure"],
     }.get(section, {})
     if section == "model" and path and path[0] == run.architecture:
         path = path[1:]

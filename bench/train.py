@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import tasks
 from architectures import SequenceModel
 
-from .config import DTYPES, RunConfig
+from .config import DTYPES, RunConfig, TrainSection
 from .cost import StepCallback, cost_points, measure_cost
 from .measure import (
     autocast,
@@ -55,20 +55,20 @@ def build_model(run: RunConfig, vocab_size: int) -> SequenceModel:
     return SequenceModel(
         run.architecture,
         vocab_size,
-        run.model["d_model"],
-        run.model["n_layers"],
-        **run.model["arch"],
+        run.model.d_model,
+        run.model.n_layers,
+        **run.model.arch,
     )
 
 
-def _optimizer(model: SequenceModel, train: dict) -> tuple[torch.optim.Optimizer, Any]:
+def _optimizer(model: SequenceModel, train: TrainSection) -> tuple[torch.optim.Optimizer, Any]:
     # The blocks say which of their parameters are exempt from weight decay, as their
     # reference code does (Mamba's A_log and D, RWKV's time_* decays; norms, biases and
     # embeddings everywhere): see docs/architectures.md.
     optimizer = torch.optim.AdamW(
-        model.param_groups(train["weight_decay"]), lr=train["lr"], betas=(0.9, 0.98)
+        model.param_groups(train.weight_decay), lr=train.lr, betas=(0.9, 0.98)
     )
-    warmup, total, schedule = train["warmup"], max(train["steps"], 1), train["schedule"]
+    warmup, total, schedule = train.warmup, max(train.steps, 1), train.schedule
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -111,10 +111,10 @@ def train(
     planned steps. Batches come from a generator seeded by the run's seed, so the same
     config gives the same numbers on one machine."""
     cfg = run.train
-    dtype = DTYPES[cfg["dtype"]]
+    dtype = DTYPES[cfg.dtype]
     optimizer, scheduler = _optimizer(model, cfg)
     generator = torch.Generator().manual_seed(run.seed)
-    batch_tokens = cfg["batch_size"] * cfg["seq_len"]
+    batch_tokens = cfg.batch_size * cfg.seq_len
     curve: list[dict[str, float]] = []
     batch_accuracy: list[torch.Tensor] = []
     steps_to_threshold = None
@@ -124,16 +124,16 @@ def train(
     timed_from, timed_start = None, None
     step = 0
     model.train()
-    for step in range(1, cfg["steps"] + 1):
-        batch = task.sample(cfg["batch_size"], cfg["seq_len"], generator)
+    for step in range(1, cfg.steps + 1):
+        batch = task.sample(cfg.batch_size, cfg.seq_len, generator)
         inputs, targets = batch.inputs.to(device), batch.targets.to(device)
         with autocast(device, dtype):
             logits = model(inputs)
         loss = _loss(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         scheduler.step()
         with torch.no_grad():
@@ -145,9 +145,9 @@ def train(
             synchronize(device)
             timed_from, timed_start = step, time.perf_counter()
         if on_step is not None:
-            on_step(step, cfg["steps"])
-        capped = cfg["max_time_s"] is not None and time.perf_counter() - start > cfg["max_time_s"]
-        if step % cfg["log_every"] == 0 or step == cfg["steps"] or capped:
+            on_step(step, cfg.steps)
+        capped = cfg.max_time_s is not None and time.perf_counter() - start > cfg.max_time_s
+        if step % cfg.log_every == 0 or step == cfg.steps or capped:
             loss_value = loss.item()
             accuracies = torch.stack(batch_accuracy).tolist()
             first = len(curve) and curve[-1]["step"]
@@ -155,15 +155,15 @@ def train(
             curve.append(
                 {
                     "step": step,
-                    "examples": step * cfg["batch_size"],
+                    "examples": step * cfg.batch_size,
                     "loss": loss_value,
                     "accuracy": accuracies[-1],
                 }
             )
             if not math.isfinite(loss_value):
                 raise Diverged(f"loss became {loss_value} at step {step}", step, curve)
-            if steps_to_threshold is None and cfg["early_stop"] is not None:
-                hits = [i for i, a in enumerate(accuracies) if a >= cfg["early_stop"]]
+            if steps_to_threshold is None and cfg.early_stop is not None:
+                hits = [i for i, a in enumerate(accuracies) if a >= cfg.early_stop]
                 if hits:
                     steps_to_threshold = first + hits[0] + 1
                     stop_reason = EARLY_STOP
@@ -177,7 +177,7 @@ def train(
     return {
         "stop_reason": stop_reason,
         "train_steps": step,
-        "train_examples": step * cfg["batch_size"],
+        "train_examples": step * cfg.batch_size,
         "steps_to_threshold": steps_to_threshold,
         "final_loss": loss.item(),
         "final_batch_accuracy": curve[-1]["accuracy"] if curve else None,
@@ -214,10 +214,10 @@ def evaluate(
     """
     model.eval()
     generator = torch.Generator().manual_seed(_SPLIT_SEEDS[split] + run.seed)
-    n = run.eval["n"] if split == "eval" else run.eval["val_n"]
-    batch_size = run.eval["batch_size"]
+    n = run.eval.n if split == "eval" else run.eval.val_n
+    batch_size = run.eval.batch_size
     correct = scored = exact = 0.0
-    dtype = DTYPES[run.train["dtype"]]
+    dtype = DTYPES[run.train.dtype]
     for start in range(0, n, batch_size):
         batch = task.sample(min(batch_size, n - start), seq_len, generator, **sample_args)
         targets = batch.targets.to(device)
@@ -233,12 +233,12 @@ def evaluate(
 
 def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device) -> list[dict]:
     grid = task.sample_args()
-    if run.eval.get("depths") is not None and "depth" in grid:
-        grid["depth"] = run.eval["depths"]
+    if run.eval.depths is not None and "depth" in grid:
+        grid["depth"] = run.eval.depths
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    element_bytes = torch.finfo(DTYPES[run.train["dtype"]]).bits // 8
+    element_bytes = torch.finfo(DTYPES[run.train.dtype]).bits // 8
     points = []
-    for seq_len in run.eval["seq_lens"]:
+    for seq_len in run.eval.seq_lens:
         for sample_args in combos:
             point: dict[str, Any] = {
                 "row_kind": "eval",
@@ -312,14 +312,14 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
             task = tasks.create(run.task, **run.task_config)
             vocab_size = task.vocab_size
         else:
-            task, vocab_size = None, run.measure["vocab_size"]
+            task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
         metrics = record["metrics"]
         metrics.update(
             params=model.num_params(),
             d_model=model.embedding.embedding_dim,
             n_layers=len(model.blocks),
-            dtype=run.train.get("dtype", "float32"),
+            dtype=run.dtype,
         )
         if run.kind == "train":
             with _deterministic() as nondeterministic:
@@ -327,12 +327,12 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
                 record["curve"] = trained.pop("curve")
                 metrics.update(trained)
                 metrics["val_accuracy"] = evaluate(
-                    model, task, run, device, run.train["seq_len"], split="val"
+                    model, task, run, device, run.train.seq_len, split="val"
                 )["accuracy"]
                 record["points"] = eval_points(model, task, run, device)
             record["nondeterministic"] = nondeterministic
-            if run.measure["cost"]:
-                cost = measure_cost(model, run, device, run.train["seq_len"], vocab_size)
+            if run.measure.cost:
+                cost = measure_cost(model, run, device, run.train.seq_len, vocab_size)
                 record["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
         else:

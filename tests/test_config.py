@@ -21,7 +21,7 @@ def test_grid_is_the_cartesian_product_of_axes():
 
 def test_dotted_grid_axis_sets_the_setting():
     sweep = build_sweep(tiny(grid={"train.seq_len": [12, 16], "model.d_model": [16, 32]}))
-    assert sorted({(r.train["seq_len"], r.model["d_model"]) for r in sweep.runs}) == [
+    assert sorted({(r.train.seq_len, r.model.d_model) for r in sweep.runs}) == [
         (12, 16),
         (12, 32),
         (16, 16),
@@ -37,17 +37,17 @@ def test_per_task_and_per_architecture_tables_apply_only_to_their_target():
         task={"induction": {"vocab_size": 12}},
     )
     runs = {(r.architecture, r.task): r for r in build_sweep(raw).runs}
-    assert runs["lstm", "copy"].train["seq_len"] == 18
-    assert runs["lstm", "induction"].train["seq_len"] == 12
-    assert runs["transformer", "copy"].model["arch"] == {"n_heads": 2}
-    assert runs["lstm", "copy"].model["arch"] == {}
+    assert runs["lstm", "copy"].train.seq_len == 18
+    assert runs["lstm", "induction"].train.seq_len == 12
+    assert runs["transformer", "copy"].model.arch == {"n_heads": 2}
+    assert runs["lstm", "copy"].model.arch == {}
     assert runs["lstm", "induction"].task_config == {"vocab_size": 12}
 
 
 def test_eval_lengths_default_to_training_length():
     raw = tiny()
     raw["eval"].pop("seq_lens")
-    assert all(r.eval["seq_lens"] == [12] for r in build_sweep(raw).runs)
+    assert all(r.eval.seq_lens == [12] for r in build_sweep(raw).runs)
 
 
 def test_hash_is_stable_and_changes_with_the_config():
@@ -160,7 +160,7 @@ def test_cuda_device_without_gpu_is_an_error():
 
 def test_parameter_matching_records_the_chosen_width_and_rejects_impossible_targets():
     runs = build_sweep(tiny(model={"params": 80_000})).runs
-    widths = {r.architecture: r.model["d_model"] for r in runs}
+    widths = {r.architecture: r.model.d_model for r in runs}
     assert widths["transformer"] != widths["lstm"]
     with pytest.raises(SweepConfigError, match="cannot be matched within 5%"):
         build_sweep(tiny(model={"params": 20_000}))

@@ -83,7 +83,7 @@ def test_time_cap_stops_training_and_is_recorded():
 
 
 def test_the_time_cap_is_off_by_default():
-    assert _run().train["max_time_s"] is None
+    assert _run().train.max_time_s is None
 
 
 def test_validation_accuracy_is_measured_on_its_own_examples():
@@ -111,7 +111,7 @@ def test_validation_accuracy_is_measured_on_its_own_examples():
     for split in ("val", "eval"):
         train.evaluate(model, Recording(split), run, torch.device("cpu"), 12, split=split)
     val, evaluation = torch.cat(seen["val"]), torch.cat(seen["eval"])
-    assert len(val) == run.eval["val_n"] and len(evaluation) == run.eval["n"]
+    assert len(val) == run.eval.val_n and len(evaluation) == run.eval.n
     # the validation examples are not the reported evaluation examples
     assert not torch.equal(val[: len(evaluation)], evaluation)
 

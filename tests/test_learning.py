@@ -17,7 +17,7 @@ from bench.train import build_model, evaluate, train
 def _quick_run(architecture: str, task: str):
     sweep = load_sweep("quick", [f'grid.architecture=["{architecture}"]', f'grid.task=["{task}"]'])
     (run,) = sweep.runs
-    assert run.train["max_time_s"] is None  # the step budget, not the clock, ends training
+    assert run.train.max_time_s is None  # the step budget, not the clock, ends training
     return run
 
 
@@ -27,7 +27,7 @@ def _train_and_evaluate(architecture: str, task_name: str) -> tuple[dict, float]
     model = build_model(run, task.vocab_size)
     torch.manual_seed(run.seed)
     stats = train(model, task, run, torch.device("cpu"))
-    accuracy = evaluate(model, task, run, torch.device("cpu"), run.train["seq_len"])["accuracy"]
+    accuracy = evaluate(model, task, run, torch.device("cpu"), run.train.seq_len)["accuracy"]
     return stats, accuracy
 
 

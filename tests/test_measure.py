@@ -98,12 +98,12 @@ def _cost_run(**measure):
 
 def _model(run):
     torch.manual_seed(0)
-    return SequenceModel(run.architecture, run.measure["vocab_size"], 16, 1)
+    return SequenceModel(run.architecture, run.measure.vocab_size, 16, 1)
 
 
 def test_measure_cost_keeps_every_timed_call():
     run = _cost_run(seq_lens=[8], repeats=3, decode_steps=5, warmup=1)
-    cost = measure_cost(_model(run), run, torch.device("cpu"), 8, run.measure["vocab_size"])
+    cost = measure_cost(_model(run), run, torch.device("cpu"), 8, run.measure.vocab_size)
     assert [len(cost[f"{k}_times_s"]) for k in ("train", "prefill", "decode")] == [3, 3, 5]
     prefill = sorted(cost["prefill_times_s"])
     assert cost["timing_spread"]["prefill_s"] == [prefill[0], prefill[1], prefill[2]]
@@ -118,7 +118,7 @@ def test_cost_points_take_the_lengths_in_turn():
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
     progress = []
     points = cost_points(
-        model, run, torch.device("cpu"), run.measure["vocab_size"], lambda *p: progress.append(p)
+        model, run, torch.device("cpu"), run.measure.vocab_size, lambda *p: progress.append(p)
     )
     assert [p["status"] for p in points] == ["ok"] * 3
     for point in points:
@@ -144,6 +144,6 @@ def test_a_length_out_of_memory_on_a_revisit_keeps_its_calls(monkeypatch):
         return real(calls, counts, device, warmup)
 
     monkeypatch.setattr(cost, "time_interleaved", out_of_memory_at_16)
-    short, long = cost_points(_model(run), run, torch.device("cpu"), run.measure["vocab_size"])
+    short, long = cost_points(_model(run), run, torch.device("cpu"), run.measure.vocab_size)
     assert len(short["prefill_times_s"]) == 3
     assert long["status"] == "ok" and len(long["prefill_times_s"]) == 1

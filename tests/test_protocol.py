@@ -161,11 +161,11 @@ def test_select_must_name_a_grid_axis_with_several_values():
 
 def test_set_applies_to_per_task_tables_and_grid_axes():
     sweep = load_sweep("quick", ["train.max_time_s=5", "train.steps=7"])
-    assert {run.train["max_time_s"] for run in sweep.runs} == {5}
-    assert {run.train["steps"] for run in sweep.runs} == {7}
+    assert {run.train.max_time_s for run in sweep.runs} == {5}
+    assert {run.train.steps for run in sweep.runs} == {7}
     raw = tiny(grid={"architecture": ["lstm"], "train.lr": [1e-3, 3e-3]})
     overridden = build_sweep(apply_overrides(raw, ["train.lr=0.01"]))
-    assert [run.train["lr"] for run in overridden.runs] == [0.01]
+    assert [run.train.lr for run in overridden.runs] == [0.01]
 
 
 def test_dry_run_shows_every_axis_that_varies(tmp_path, monkeypatch, capsys):
@@ -183,7 +183,7 @@ def test_dry_run_shows_every_axis_that_varies(tmp_path, monkeypatch, capsys):
 def test_parameter_matching_tolerance_is_configurable():
     raw = tiny(grid={"architecture": ["lstm"]}, model={"params": 5000, "n_layers": 1})
     loose = build_sweep({**raw, "model": {**raw["model"], "params_tolerance": 0.5}})
-    assert loose.runs[0].model["params_tolerance"] == 0.5
+    assert loose.runs[0].model.params_tolerance == 0.5
     with pytest.raises(SweepConfigError, match="params_tolerance"):
         build_sweep({**raw, "model": {**raw["model"], "params": 10, "params_tolerance": 0.01}})
 
@@ -193,7 +193,7 @@ def test_readme_parameter_matching_example_expands():
     with pytest.raises(SweepConfigError, match=r"raise model\.params_tolerance"):
         load_sweep("quick", ["model.params=100000"])
     sweep = load_sweep("quick", ["model.params=100000", "model.params_tolerance=0.1"])
-    assert all(run.model["params"] == 100000 for run in sweep.runs)
+    assert all(run.model.params == 100000 for run in sweep.runs)
 
 
 def test_summary_table_marks_unconverged_cells():
@@ -221,10 +221,10 @@ def test_a_per_task_table_shadowed_by_a_grid_axis_is_refused():
 
 def test_a_long_convolution_is_laid_out_over_the_training_length():
     sweep = build_sweep(tiny(grid={"architecture": ["monarch", "lstm"]}))
-    by_arch = {run.architecture: run.model["arch"] for run in sweep.runs}
+    by_arch = {run.architecture: run.model.arch for run in sweep.runs}
     assert by_arch["monarch"]["l_max"] == 12 and "l_max" not in by_arch["lstm"]
     pinned = tiny(grid={"architecture": ["monarch"]}, model={"monarch": {"l_max": 64}})
-    assert build_sweep(pinned).runs[0].model["arch"]["l_max"] == 64
+    assert build_sweep(pinned).runs[0].model.arch["l_max"] == 64
 
 
 def test_block_placement_is_the_models_to_set():

@@ -91,7 +91,7 @@ def test_ctrl_c_on_the_cli_stops_cleanly_and_keeps_finished_runs(tmp_path):
     raw["grid"]["train.max_time_s"] = [1.0, 90.0]
     raw["train"].update(steps=1_000_000, lr=1e-7, early_stop=1.0)  # lr too small to stop early
     sweep_file = write_toml(tmp_path / "long.toml", raw)
-    short = {run.hash for run in build_sweep(raw).runs if run.train["max_time_s"] == 1.0}
+    short = {run.hash for run in build_sweep(raw).runs if run.train.max_time_s == 1.0}
     out = tmp_path / "out"
     run = Seqbench(tmp_path / "log", "run", sweep_file, "--ray", "--out", out)
     deadline = time.monotonic() + 180
