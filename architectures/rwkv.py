@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from . import _fused
 from .base import Block, BlockConfig, State, require
 from .registry import register
-from .wkv import wkv6, wkv6_fla, wkv6_step
+from .wkv import wkv6, wkv6_step
 
 __all__ = ["RWKV6Block", "RWKV6Config", "wkv6"]
 
@@ -151,7 +151,7 @@ class TimeMix(nn.Module):
 
     def forward(self, x: Tensor, backend: str) -> Tensor:
         r, k, v, w, g = self.project(x, _shift(x))
-        op = wkv6_fla if backend == "cuda" else wkv6
+        op = _fused.rwkv6_chunk if backend == "cuda" else wkv6
         o, _ = op(r, k, v, w, self.time_faaaa)  # the fused seam casts for its kernel
         return self.finish(o, g)
 

@@ -1,4 +1,5 @@
-"""The RWKV-6 WKV operator: a chunked pure-PyTorch reference, one recurrent step, fla's kernel.
+"""The RWKV-6 WKV operator: a chunked pure-PyTorch reference and one recurrent step (fla's
+fused kernel is called through ``_fused.rwkv6_chunk`` with the same arguments).
 
 Per head, with receptance r_t, key k_t (K wide), value v_t (V wide), log decay w_t ≤ 0
 and bonus u (Peng et al. 2024, "Eagle and Finch", the Finch time-mix):
@@ -31,8 +32,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
-
-from . import _fused
 
 CHUNK = 64  # tokens per carried state: a power of two; fewer loop steps vs. more pair work
 SMALL = 4  # blocks this small pair up elementwise; larger ones through matrix products
@@ -131,18 +130,3 @@ def wkv6_step(
     kv = k[..., :, None] * v[..., None, :]  # (B, H, K, V)
     o = torch.einsum("bhk,bhkv->bhv", r * scale, state + u[..., None] * kv)
     return o, w.exp()[..., None] * state + kv
-
-
-def wkv6_fla(
-    r: Tensor,
-    k: Tensor,
-    v: Tensor,
-    w: Tensor,
-    u: Tensor,
-    scale: float = 1.0,
-    initial_state: Tensor | None = None,
-    output_final_state: bool = False,
-) -> tuple[Tensor, Tensor | None]:
-    """The same operator through fla's fused Triton kernel (CUDA tensors only), its
-    arguments laid out by ``_fused.rwkv6_chunk``."""
-    return _fused.rwkv6_chunk(r, k, v, w, u, scale, initial_state, output_final_state)

@@ -167,12 +167,12 @@ def test_wkv6_matches_fla_naive_recurrence() -> None:
 @pytest.mark.gpu
 def test_wkv6_matches_fla_chunk_kernel_on_cuda() -> None:
     pytest.importorskip("fla.ops.rwkv6")
-    from architectures.wkv import wkv6_fla
+    from architectures._fused import rwkv6_chunk
 
     inputs = [t.cuda().requires_grad_() for t in make_inputs(300, H=4, K=64, V=64)]
     grad_o = torch.randn(2, 300, 4, 64, device="cuda")
     results = []
-    for op in (wkv6, wkv6_fla):
+    for op in (wkv6, rwkv6_chunk):
         o, S = op(*inputs[:5], 1.0, inputs[5], output_final_state=True)
         grads = torch.autograd.grad((o * grad_o).sum() + S.sum(), inputs)
         results.append((o, S, *grads))
