@@ -1,4 +1,4 @@
-"""The claims the report checks, each decided by an interval rather than a point estimate.
+"""The claims the report checks about cost and recall, each decided by an interval.
 
     check_claims(results) -> list[Claim]
 
@@ -6,328 +6,45 @@
 memory (recurrent state) is constant for LSTM / RWKV / Mamba and grows for attention;
 (d) attention solves MQAR at small width where attention-free blocks do not.
 
-**Verdicts.** ``holds`` or ``does not hold`` only when the whole 95 % interval of the
-measured figure lies on one side of the claim's boundary; ``inconclusive`` when it
-straddles the boundary, or when the lengths measured are too short to show the regime
-the claim is about; ``unknown`` when the results hold no data for the claim. Each claim
-carries its boundary and why, the lengths (or seeds) its figures come from, and how the
-interval was computed.
-
-**Cost slopes** (a, b). The exponent s of time ∝ L^s is the least-squares slope of the
-per-length median log-time on log L, over the longest half of the measured lengths (at
-least 3). Its interval is a percentile bootstrap over repeats: each length's timed calls
-(``prefill_times_s``, else ``train_times_s``; every repeat of every length) are resampled
-with replacement 2,000 times, each resample gives a slope, and the interval runs from the
-2.5th to the 97.5th percentile. The median, not the mean, because the noise on a shared
-machine is one-sided: another process only ever makes a call slower. Results recorded
-before seqbench kept every call's seconds (or with fewer than 3 repeats per length) fall
-back to the regression interval of the same fit through the per-length medians
-(slope ± t(0.975, n−2) · standard error), which is far wider with three lengths; the
-claim says so.
-
-**Accuracy** (d). Mean over seeds with a t interval, mean ± t(0.975, n−1) · sd / √n,
-clipped to [0, 1]. One seed gives no interval, and no margin from the boundary is safe
-without one (MQAR accuracy can land on either side of 0.9 from the seed alone), so a
-claim resting on one seed is inconclusive until more seeds are run.
-
-**State size** (c) is counted from each block's ``state_size``, not timed: it has no
-noise and needs no interval.
+Each claim carries its boundary and why, the lengths (or seeds) its figures come from,
+and how the interval was computed; the verdicts and the statistics behind them (a
+bootstrap over timed calls for cost slopes, a t interval over seeds for accuracy) are
+``bench.verdicts``. **State size** (c) is counted from each block's ``state_size``, not
+timed: it has no noise and needs no interval.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from bench import cells, plots
+from bench.cost_series import cost_series
 from bench.plots import check_results, format_bytes, format_length
+from bench.verdicts import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    L2_PRESENT,
+    LEVEL,
+    SOLVED,
+    UNKNOWN,
+    Claim,
+    Interval,
+    all_of,
+    any_of,
+    decide,
+    fit_slope,
+    mean_interval,
+    quadratic_share,
+)
 
-HOLDS, FAILS, INCONCLUSIVE, UNKNOWN = "holds", "does not hold", "inconclusive", "unknown"
-LEVEL = 0.95
-RESAMPLES = 2000
-MIN_REPEATS = 3  # per length, for a bootstrap over repeats
-L2_PRESENT = 0.01  # an L² term below 1 % of the linear one at the longest length is absent
 QUADRATIC_SLOPE = 1.5
 LINEAR_SLOPE = (0.8, 1.25)
-SOLVED = 0.9
 RECURRENT = ("lstm", "rwkv", "mamba")
 ATTENTION = ("transformer",)
-
-
-@dataclass(frozen=True)
-class Interval:
-    low: float
-    high: float
-
-    def text(self, digits: int = 2) -> str:
-        return f"{self.low:.{digits}f}–{self.high:.{digits}f}"
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    statement: str
-    verdict: str  # HOLDS, FAILS, INCONCLUSIVE or UNKNOWN
-    evidence: str  # the measured figures, their intervals and where they come from
-    detail: str = ""  # the verdict's parenthesis: an interval, "lengths too short", ...
-    boundary: str = ""  # what is tested, and why there
-    method: str = ""  # how the interval was computed
-
-    @property
-    def label(self) -> str:
-        """The verdict as the report shows it: ``inconclusive (interval 1.42–1.53)``."""
-        return f"{self.verdict} ({self.detail})" if self.detail else self.verdict
-
-
-def decide(interval: Interval | None, low: float = -math.inf, high: float = math.inf) -> str:
-    """HOLDS if ``interval`` lies inside [low, high], FAILS if wholly outside, else INCONCLUSIVE."""
-    if interval is None:
-        return INCONCLUSIVE
-    if low <= interval.low and interval.high <= high:
-        return HOLDS
-    if interval.high < low or interval.low > high:
-        return FAILS
-    return INCONCLUSIVE
-
-
-def any_of(verdicts: Sequence[str]) -> str:
-    """At least one of several alternatives: HOLDS if any holds, FAILS if all fail."""
-    if HOLDS in verdicts:
-        return HOLDS
-    if verdicts and all(v == FAILS for v in verdicts):
-        return FAILS
-    return INCONCLUSIVE
-
-
-def all_of(verdicts: Sequence[str]) -> str:
-    """All parts of a claim together: FAILS if any part fails, HOLDS if all hold."""
-    if FAILS in verdicts:
-        return FAILS
-    if verdicts and all(v == HOLDS for v in verdicts):
-        return HOLDS
-    return INCONCLUSIVE
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-@dataclass(frozen=True)
-class Slope:
-    """Exponent s of time ∝ L^s over ``lengths``, with its interval."""
-
-    value: float
-    interval: Interval
-    lengths: tuple[int, ...]
-    repeats: tuple[int, ...]  # timed calls per fitted length (1: only a median is known)
-    method: str
-
-    def text(self) -> str:
-        span = ", ".join(format_length(v) for v in self.lengths)
-        counts = sorted(set(self.repeats))
-        each = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-        calls = "medians only" if counts == [1] else f"{each} repeats each"
-        return f"L^{self.value:.2f} ({self.interval.text()}) over L={span} ({calls})"
-
-
-def _bootstrap_medians(
-    logs: Sequence[np.ndarray], rng: np.random.Generator, resamples: int
-) -> np.ndarray:
-    """(resamples, lengths): the median of each length's repeats, resampled with replacement."""
-    columns = [np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1) for x in logs]
-    return np.column_stack(columns)
-
-
-def fit_slope(
-    seconds: Mapping[int, np.ndarray],
-    rng: np.random.Generator,
-    *,
-    long_end: bool = True,
-    resamples: int = RESAMPLES,
-) -> Slope | None:
-    """Log-log slope of time on length with its 95 % interval; None below 3 lengths.
-
-    ``seconds`` maps each length to every timed call's seconds there. With ``long_end``
-    only the longest half of the lengths (at least 3) is fitted. Bootstrap over repeats
-    when every fitted length has ``MIN_REPEATS`` calls, else the regression interval
-    through the per-length medians (see the module docstring).
-    """
-    lengths = sorted(length for length, s in seconds.items() if len(s))
-    if len(lengths) < 3:
-        return None
-    if long_end:
-        lengths = lengths[-max(3, math.ceil(len(lengths) / 2)) :]
-    x = np.log(np.asarray(lengths, float))
-    xc = x - x.mean()
-    sxx = float(xc @ xc)
-    logs = [np.log(np.asarray(seconds[length], float)) for length in lengths]
-    medians = np.array([np.median(v) for v in logs])
-    value = float(xc @ medians / sxx)
-    repeats = tuple(len(v) for v in logs)
-    tail = (1 - LEVEL) / 2
-    if min(repeats) >= MIN_REPEATS:
-        slopes = _bootstrap_medians(logs, rng, resamples) @ xc / sxx
-        low, high = np.quantile(slopes, [tail, 1 - tail])
-        method = (
-            f"bootstrap over repeats: each length's timed calls resampled {resamples:,} times; "
-            "slope of the per-length median log-time on log L; 2.5th–97.5th percentile"
-        )
-    else:
-        residual = medians - medians.mean() - value * xc
-        dof = len(lengths) - 2
-        se = math.sqrt(float(residual @ residual) / dof / sxx)
-        half = float(stats.t.ppf(1 - tail, dof)) * se
-        low, high = value - half, value + half
-        why = (
-            "these results keep no per-call times (recorded before seqbench kept them)"
-            if max(repeats) == 1
-            else f"fewer than {MIN_REPEATS} repeats at some length"
-        )
-        method = (
-            f"regression interval through the per-length medians (t, {dof} df), "
-            f"wide with few lengths: {why}"
-        )
-    return Slope(value, Interval(float(low), float(high)), tuple(lengths), repeats, method)
-
-
-def quadratic_share(
-    seconds: Mapping[int, np.ndarray], rng: np.random.Generator, resamples: int = RESAMPLES
-) -> tuple[float, float | None]:
-    """Where an L² term catches up with the linear ones, and how sure that it is there.
-
-    Fits time ≈ c + a·L + b·L² (non-negative, on relative error so every length counts
-    alike) through the per-length medians of all lengths. Returns L* = a / b of that fit
-    (inf when it needs no L² term) and the share of bootstrap resamples of the medians
-    whose fit has an L² term (one reaching ``L2_PRESENT`` of the linear term by the
-    longest length); the share is None without ``MIN_REPEATS`` calls at every length.
-    """
-    lengths = sorted(length for length, s in seconds.items() if len(s))
-    scaled = np.asarray(lengths, float) / lengths[-1]
-    design = np.column_stack([np.ones_like(scaled), scaled, scaled**2])
-    logs = [np.log(np.asarray(seconds[length], float)) for length in lengths]
-
-    def ratio(log_medians: np.ndarray) -> float:
-        """The L² term over the linear one at the longest length."""
-        times = np.exp(log_medians)
-        (_, a, b), _ = optimize.nnls(design / times[:, None], np.ones(len(times)))
-        return b / a if a > 0 else (math.inf if b > 0 else 0.0)
-
-    point = ratio(np.array([np.median(v) for v in logs]))
-    crossover = lengths[-1] / point if point > 0 else math.inf
-    if min(len(v) for v in logs) < MIN_REPEATS:
-        return crossover, None
-    ratios = np.array([ratio(row) for row in _bootstrap_medians(logs, rng, resamples)])
-    return crossover, float(np.mean(ratios >= L2_PRESENT))
-
-
-def mean_interval(
-    values: Sequence[float], low: float = -math.inf, high: float = math.inf
-) -> tuple[float, Interval | None]:
-    """Mean and its t interval (clipped to [low, high]); no interval from one value."""
-    values = np.asarray(values, float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, None
-    half = float(stats.t.ppf(1 - (1 - LEVEL) / 2, len(values) - 1)) * values.std(ddof=1)
-    half /= math.sqrt(len(values))
-    return mean, Interval(max(low, mean - half), min(high, mean + half))
-
-
-# --------------------------------------------------------------------------- cost data
-
-
-def _samples(cell: object) -> np.ndarray | None:
-    """Every timed call's seconds from a ``*_times_s`` cell (list, array or JSON text)."""
-    if isinstance(cell, str):
-        try:
-            cell = json.loads(cell)
-        except ValueError:
-            return None
-    if not isinstance(cell, list | tuple | np.ndarray):
-        return None
-    values = np.asarray(cell, float)
-    values = values[np.isfinite(values) & (values > 0)]
-    return values if values.size else None
-
-
-@dataclass(frozen=True)
-class CostSeries:
-    """One architecture's timed calls by length, from one measurement setup."""
-
-    architecture: str
-    kind: str  # "prefill" or "training"
-    seconds: dict[int, np.ndarray]  # every call's seconds; one median per length if no repeats
-    setup: str  # "d_model=256, batch 2, AMD EPYC (2 cores)"
-
-
-def cost_series(results: pd.DataFrame, architecture: str) -> CostSeries | None:
-    """Prefill (else training) seconds by length for ``architecture``; None below 3 lengths.
-
-    The rows of one cell (``bench.cells``: runs that differ in nothing but the seed, from
-    one sweep, commit and device) are pooled; with several cells, the one with the most
-    lengths is used, then one that keeps every call, then the widest. Where
-    the rows keep every call (``prefill_times_s``), those are the samples; otherwise the
-    median per length, from throughput.
-    """
-    results = cells.prepare(results)
-    rows = results[
-        (results["row_kind"] == "cost")
-        & (results["status"] == "ok")
-        & (results["architecture"] == architecture)
-    ]
-    keys = ["variant"]
-    for throughput, kind in (("prefill_tokens_per_s", "prefill"), ("train_tokens_per_s", "train")):
-        if throughput not in rows.columns:
-            continue
-        data = rows[pd.to_numeric(rows[throughput], errors="coerce") > 0]
-        if data.empty:
-            continue
-        groups = [g for _, g in data.groupby(keys, dropna=False)]
-        calls = f"{kind}_times_s"
-        best = max(
-            groups,
-            key=lambda g: (
-                g["eval_seq_len"].nunique(),
-                calls in g and g[calls].map(lambda cell: _samples(cell) is not None).all(),
-                g["d_model"].max() if "d_model" in g else 0,
-            ),
-        )
-        if best["eval_seq_len"].nunique() < 3:
-            continue
-        seconds = _seconds_by_length(best, kind, throughput)
-        label = "training" if kind == "train" else kind
-        return CostSeries(architecture, label, seconds, _setup(best))
-    return None
-
-
-def _seconds_by_length(rows: pd.DataFrame, kind: str, throughput: str) -> dict[int, np.ndarray]:
-    column = f"{kind}_times_s"
-    by_length = {}
-    for length, group in rows.groupby("eval_seq_len"):
-        found = [s for s in map(_samples, group.get(column, [])) if s is not None]
-        by_length[int(length)] = np.concatenate(found) if found else None
-    if all(v is not None for v in by_length.values()):
-        return by_length
-    # No per-call times: one median per length, seconds per sequence from throughput.
-    per_sequence = rows["eval_seq_len"] / pd.to_numeric(rows[throughput])
-    medians = per_sequence.groupby(rows["eval_seq_len"]).median()
-    return {int(length): np.array([value]) for length, value in medians.items()}
-
-
-def _setup(rows: pd.DataFrame) -> str:
-    parts = []
-    if "d_model" in rows and rows["d_model"].notna().any():
-        parts.append(f"d_model={rows['d_model'].iloc[0]:.0f}")
-    if "measure.batch_size" in rows and rows["measure.batch_size"].notna().any():
-        parts.append(f"batch {rows['measure.batch_size'].iloc[0]:.0f}")
-    if "device_name" in rows and rows["device_name"].notna().any():
-        parts.append(str(rows["device_name"].iloc[0]))
-    return ", ".join(parts)
 
 
 def _about(length: float) -> str:

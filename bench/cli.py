@@ -18,8 +18,9 @@ from rich.table import Table
 import architectures
 import tasks
 
-from . import store
-from .config import SweepConfigError, load_sweep, preset_description, presets
+from . import papers, store
+from .config import SweepConfigError
+from .sweeps import load_sweep, preset_description, presets
 
 app = typer.Typer(
     help="seqbench: what each sequence architecture buys, and what it costs.",
@@ -227,6 +228,8 @@ def run(
     sweep = load_sweep(source, set_ or [], device, check_device=not ray)
     out = out or Path("results") / sweep.name
     trackers = [] if dry_run else open_trackers([t.value for t in log or []], out, sweep.name)
+    if not dry_run:  # what the papers report travels with the results, for the report
+        papers.save(out, papers.parse(sweep.config.paper))
     ray_options = None
     if ray:
         ray_options = {
@@ -369,16 +372,17 @@ def report(
     from .report import markdown_summary, write_report
 
     path = out or directory / "report.html"
+    paper = papers.load(directory)  # what the sweep's papers report, if it declared any
     if compare is None:
-        write_report(results, curves, path)
+        write_report(results, curves, path, paper=paper)
     else:
         from . import compare as comparing
         from .report import render_html
 
         section = comparing.html_section(comparing.compare_folders(compare, directory))
-        page = comparing.insert_section(render_html(results, curves), section)
+        page = comparing.insert_section(render_html(results, curves, paper=paper), section)
         store.write_atomic(path, page.encode())
-    print(markdown_summary(results))
+    print(markdown_summary(results, paper))
     console.print(f"report written to {path}")
 
 

@@ -1,44 +1,25 @@
-"""Sweep configs: TOML in, a validated grid of run configs out.
+"""What a sweep and a run are: the schema every setting is checked against.
 
-A sweep file (or a preset in ``bench/presets/``) names the sweep, lists its grid axes
-and gives the settings shared by every run::
+    SweepConfig   one sweep file, validated section by section (grid, model, task,
+                  train, eval, measure, select)
+    RunConfig     one run, resolved: frozen sections read as attributes
+                  (``run.train.seq_len``), hashed to name its result file
+    Sweep         a sweep's name, its runs and the config they came from
 
-    name = "quick"
-    [grid]                      # every list is a sweep axis
-    architecture = ["transformer", "lstm"]
-    task = ["copy", "mqar"]
-    seed = [0, 1]
-    "train.seq_len" = [64, 128] # any setting can be an axis, by its dotted key
-    [model]                     # d_model, n_layers, params; per-architecture tables
-    [model.mamba]
-    d_state = 16
-    [task.mqar]                 # per-task tables
-    vocab_size = 64
-    [train] / [eval] / [measure]
-
-Everything is validated before anything runs; a mistake raises ``SweepConfigError``
-naming the key, the value and what is allowed.
+Reading a TOML file into these is ``bench.sweeps``; the comparison protocol the
+settings serve is in docs/design.md.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
-import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-import architectures
-import tasks
-
-PRESET_DIR = Path(__file__).parent / "presets"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -119,7 +100,9 @@ class SweepConfig(_Section):
     description: str = ""
     kind: Literal["train", "cost"] = "train"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    grid: dict[str, Any]
+    # One grid (a table of axes), or several ([[grid]]): the runs are the union of the
+    # products, so one sweep can hold experiments with different axes.
+    grid: dict[str, Any] | list[dict[str, Any]]
     # Grid axes to select over (e.g. ["train.lr"]): for each remaining cell the report
     # keeps the value with the best mean validation accuracy (docs/design.md, protocol).
     select: list[str] = Field(default_factory=list)
@@ -130,6 +113,14 @@ class SweepConfig(_Section):
     train: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
     measure: dict[str, Any] = Field(default_factory=dict)
+    # What papers report for the experiments in this sweep, checked by the report against
+    # what the sweep measures ([[paper]] tables; schema in bench.findings).
+    paper: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def grids(self) -> list[dict[str, Any]]:
+        """The grid tables, one per experiment (a single ``[grid]`` is a list of one)."""
+        return [self.grid] if isinstance(self.grid, dict) else list(self.grid)
 
 
 @dataclass(frozen=True)
@@ -243,392 +234,16 @@ class Sweep:
         return list(self.config.select)
 
     def varying_axes(self) -> list[str]:
-        """Grid axes with more than one value (seed included), in grid order."""
+        """Grid axes with more than one value (seed included), in grid order. With several
+        grids, an axis that only some of them set varies too (the others use the default)."""
+        grids = self.config.grids
+        values: dict[str, set[str]] = {}
+        for grid in grids:
+            for axis, value in grid.items():
+                listed = value if isinstance(value, list) else [value]
+                values.setdefault(axis, set()).update(json.dumps(v) for v in listed)
         return [
             axis
-            for axis, values in self.config.grid.items()
-            if isinstance(values, list) and len({json.dumps(v) for v in values}) > 1
+            for axis, seen in values.items()
+            if len(seen) > 1 or not all(axis in grid for grid in grids)
         ]
-
-
-# --- loading --------------------------------------------------------------------------------
-
-
-def presets() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(PRESET_DIR.glob("*.toml"))}
-
-
-def preset_description(path: Path) -> str:
-    try:
-        return tomllib.loads(path.read_text()).get("description", "")
-    except (OSError, tomllib.TOMLDecodeError):
-        return ""
-
-
-def read_toml(source: str) -> dict[str, Any]:
-    """A preset name or a path to a TOML file."""
-    path = presets().get(source) or Path(source)
-    if not path.is_file():
-        raise SweepConfigError(
-            f"no preset or config file {source!r}; presets: "
-            f"{', '.join(presets())} (or give a path to a .toml file)"
-        )
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise SweepConfigError(f"{path}: not valid TOML: {error}") from None
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"train.steps=200"`` -> (["train", "steps"], 200); values are TOML, bare words strings."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise SweepConfigError(f"--set {text!r} must look like KEY=VALUE, e.g. train.steps=200")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    if key.startswith("grid."):  # grid axes may themselves be dotted keys
-        return ["grid", key.removeprefix("grid.")], value
-    return key.split("."), value
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides. A setting applies wherever the sweep sets it: a shared
-    ``train.max_time_s`` also replaces the value in every ``[train.<task>]`` table that
-    sets it, and a setting that is a grid axis replaces that axis with its one value."""
-    raw = copy.deepcopy(raw)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = raw
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise SweepConfigError(f"--set {text!r}: {part!r} is a value, not a table")
-            node = child
-        node[path[-1]] = value
-        if path[0] in _PER_TASK_SECTIONS and len(path) == 2:
-            for table in raw[path[0]].values():  # [train.copy] etc.
-                if isinstance(table, dict) and path[1] in table:
-                    table[path[1]] = copy.deepcopy(value)
-        dotted = ".".join(path)
-        grid = raw.get("grid")
-        if path[0] != "grid" and isinstance(grid, dict) and dotted in grid:
-            grid[dotted] = [value]
-    return raw
-
-
-_PER_TASK_SECTIONS = ("train", "eval", "measure")
-
-
-def _pydantic_message(error: ValidationError, prefix: str = "") -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "") or "config"
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {where!r}"
-    if first["type"] == "missing":
-        return f"missing key {where!r}"
-    value = first.get("input")
-    return f"{where}={value!r}: {first['msg'].removeprefix('Value error, ')}"
-
-
-def load_sweep(
-    source: str, overrides: list[str] = (), device: str | None = None, check_device: bool = True
-) -> Sweep:
-    """Read, override, validate and expand a sweep. Raises ``SweepConfigError``."""
-    raw = apply_overrides(read_toml(source), list(overrides))
-    if device is not None:
-        raw["device"] = device
-    return build_sweep(raw, check_device)
-
-
-def build_sweep(raw: dict[str, Any], check_device: bool = True) -> Sweep:
-    try:
-        config = SweepConfig.model_validate(raw)
-    except ValidationError as error:
-        raise SweepConfigError(_pydantic_message(error)) from None
-    device = resolve_device(config.device, check_device)
-    for axis in config.select:
-        values = config.grid.get(axis)
-        if axis in ("architecture", "task", "seed") or "." not in axis:
-            raise SweepConfigError(
-                f"select contains {axis!r}; select over a setting axis such as 'train.lr'"
-            )
-        if not isinstance(values, list) or len(values) < 2:
-            raise SweepConfigError(
-                f"select contains {axis!r}, which is not a grid axis with several values; "
-                f'add it to [grid], e.g. "{axis}" = [1e-3, 3e-3]'
-            )
-    for axis in config.grid:  # a grid axis would silently beat a per-task table
-        section, _, key = axis.partition(".")
-        for task_name, table in getattr(config, section, {}).items() if key else ():
-            if section in _PER_TASK_SECTIONS and isinstance(table, dict) and key in table:
-                raise SweepConfigError(
-                    f"{section}.{task_name}.{key} is shadowed by the grid axis {axis!r}, which "
-                    f"wins for every task; remove one of them"
-                )
-    runs = [_run_config(config, point, device) for point in expand_grid(config)]
-    if not runs:
-        raise SweepConfigError("the grid is empty: every axis in [grid] needs at least one value")
-    for run in runs:
-        validate_run(run)
-    unique = list({run.hash: run for run in runs}.values())
-    return Sweep(config.name, unique, config)
-
-
-def resolve_device(device: str, check: bool = True) -> str:
-    """``auto`` -> what this machine has; ``cuda`` must exist here unless ``check`` is off."""
-    if check and device == "cuda" and not torch.cuda.is_available():
-        raise SweepConfigError(
-            "device='cuda' but no CUDA device is available here; use cpu or auto"
-        )
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-# --- the grid -----------------------------------------------------------------------------
-
-_SECTIONS = ("model", "train", "eval", "measure", "task")
-
-
-def expand_grid(config: SweepConfig) -> list[dict[str, Any]]:
-    """Cartesian product of the grid axes: a list of {axis: value}."""
-    grid = dict(config.grid)
-    required = ("architecture",) if config.kind == "cost" else ("architecture", "task")
-    for axis in required:
-        if axis not in grid:
-            raise SweepConfigError(f"missing key 'grid.{axis}' (a list of names)")
-    if config.kind == "cost":
-        grid.pop("task", None)
-    grid.setdefault("seed", [0])
-    axes = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
-    for axis in axes:
-        if axis not in ("architecture", "task", "seed") and axis.split(".")[0] not in _SECTIONS:
-            raise SweepConfigError(
-                f"unknown grid axis {axis!r}; axes are architecture, task, seed "
-                f"or a dotted setting such as 'train.seq_len'"
-            )
-    for seed in axes["seed"]:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise SweepConfigError(
-                f"grid.seed contains {seed!r}; seeds must be non-negative integers"
-            )
-    keys = list(axes)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
-
-
-def _run_config(config: SweepConfig, point: dict[str, Any], device: str) -> RunConfig:
-    arch = _architecture(point["architecture"])
-    task = "none" if config.kind == "cost" else _name(point["task"], tasks.available(), "task")
-    sections = {
-        name: copy.deepcopy(getattr(config, name))
-        for name in ("model", "task", "train", "eval", "measure")
-    }
-    for section in ("train", "eval"):  # per-task tables override the shared settings
-        per_task = {
-            k: sections[section].pop(k)
-            for k in list(sections[section])
-            if k in tasks.available() and isinstance(sections[section][k], dict)
-        }
-        sections[section].update(per_task.get(task, {}))
-    for axis, value in point.items():
-        if "." in axis:
-            section, *path = axis.split(".")
-            node = sections[section]
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = value
-
-    model = _validate(ModelSection, sections["model"], "model")
-    train = _validate(TrainSection, sections["train"], "train")
-    eval_ = _validate(EvalSection, sections["eval"], "eval")
-    measure = _validate(MeasureSection, sections["measure"], "measure")
-    for key in model.model_extra or {}:
-        if key not in architectures.names() and not _is_block_path(key):
-            raise SweepConfigError(
-                f"unknown key 'model.{key}': model settings are d_model, "
-                f"n_layers, params, or a table per architecture "
-                f"({', '.join(architectures.names())})"
-            )
-    for key in sections["task"]:
-        if key not in tasks.available():
-            raise SweepConfigError(
-                f"unknown key 'task.{key}': task settings go in a table per "
-                f"task ({', '.join(tasks.available())})"
-            )
-    arch_settings = (model.model_extra or {}).get(arch, {})
-    if not isinstance(arch_settings, dict):
-        raise SweepConfigError(f"model.{arch} must be a table of {arch} settings")
-    for placed in ("layer_idx", "n_layers"):
-        if placed in arch_settings:
-            raise SweepConfigError(
-                f"model.{arch}.{placed} is set by the model for each block; "
-                f"set the depth with model.n_layers"
-            )
-    block_fields = architectures.get(arch).Config.field_names()
-    if config.kind == "train" and "l_max" in block_fields and "l_max" not in arch_settings:
-        # A long-convolution filter is laid out over the training length, as M2 sets
-        # l_max to the sequence length it trains on (docs/architectures.md).
-        arch_settings = {**arch_settings, "l_max": train.seq_len}
-    task_settings = dict(sections["task"].get(task, {})) if task != "none" else {}
-
-    d_model = model.d_model
-    if model.params is not None:  # parameter matching: record the width it picks
-        vocab_size = (
-            measure.vocab_size
-            if task == "none"
-            else _task_vocab(task, json.dumps(task_settings, sort_keys=True))
-        )
-        d_model = match_width(
-            arch,
-            vocab_size,
-            model.n_layers,
-            json.dumps(arch_settings, sort_keys=True),
-            model.params,
-            model.params_tolerance,
-        )
-    if not eval_.seq_lens:
-        eval_ = eval_.model_copy(update={"seq_lens": [train.seq_len]})
-    trains = config.kind == "train"
-    return RunConfig(
-        kind=config.kind,
-        architecture=arch,
-        task=task,
-        seed=point.get("seed", 0),
-        device=device,
-        model=RunModel(
-            d_model=d_model,
-            n_layers=model.n_layers,
-            params=model.params,
-            params_tolerance=model.params_tolerance if model.params else None,
-            arch=dict(arch_settings),
-        ),
-        task_config=task_settings,
-        train=train if trains else None,
-        eval=eval_ if trains else None,
-        measure=measure,
-    )
-
-
-def _params_at(
-    arch: str, vocab_size: int, d_model: int, n_layers: int, settings: dict
-) -> int | None:
-    try:
-        with torch.device("meta"):
-            return architectures.SequenceModel(
-                arch, vocab_size, d_model, n_layers, **settings
-            ).num_params()
-    except architectures.ConfigError:
-        return None
-
-
-@functools.lru_cache(maxsize=256)
-def match_width(
-    arch: str, vocab_size: int, n_layers: int, settings: str, target: int, tolerance: float = 0.05
-) -> int:
-    """The d_model whose parameter count is closest to ``target`` (within ``tolerance``).
-
-    ``settings`` are the architecture's settings as a JSON string (hashable, for the cache).
-    Widths that are multiples of 8 (friendlier to kernels) win when one is close enough.
-    """
-    counts: dict[int, int] = {}
-    for d in range(2, 8193):
-        n = _params_at(arch, vocab_size, d, n_layers, json.loads(settings))
-        if n is not None:
-            counts[d] = n
-            if n > target * (1 + tolerance):
-                break
-    if not counts:
-        raise SweepConfigError(f"model.params={target}: no valid d_model for {arch}")
-
-    def closest(widths: list[int]) -> int | None:
-        return min(widths, key=lambda d: abs(counts[d] - target)) if widths else None
-
-    for best in (closest([d for d in counts if d % 8 == 0]), closest(list(counts))):
-        if best is not None and abs(counts[best] - target) <= tolerance * target:
-            return best
-    best = closest(list(counts))
-    raise SweepConfigError(
-        f"model.params={target}: {arch} cannot be matched within {tolerance:.0%} "
-        f"(closest: {counts[best]} parameters at d_model={best}); change [model.{arch}] "
-        f"settings or raise model.params_tolerance"
-    )
-
-
-def _task_vocab(task: str, settings: str) -> int:
-    try:
-        return tasks.create(task, **json.loads(settings)).vocab_size
-    except tasks.TaskConfigError as error:
-        raise SweepConfigError(f"task.{task}: {error}") from None
-
-
-def _validate(section: type[BaseModel], values: dict[str, Any], prefix: str) -> Any:
-    try:
-        return section.model_validate(values)
-    except ValidationError as error:
-        raise SweepConfigError(_pydantic_message(error, prefix)) from None
-
-
-def _name(value: Any, valid: list[str], what: str) -> str:
-    if value not in valid:
-        raise SweepConfigError(f"grid.{what} contains {value!r}; available: {', '.join(valid)}")
-    return value
-
-
-def _is_block_path(key: str) -> bool:
-    """Whether a ``[model."package.module:Class"]`` table names an importable block."""
-    try:
-        return ":" in key and architectures.get(key) is not None
-    except architectures.ConfigError:
-        return False
-
-
-def _architecture(value: Any) -> str:
-    """A registered name, or ``"package.module:Class"`` resolved as ``seqbench check`` does."""
-    if isinstance(value, str) and ":" in value and value not in architectures.names():
-        try:
-            architectures.get(value)
-        except architectures.ConfigError as error:
-            raise SweepConfigError(f"grid.architecture contains {value!r}: {error}") from None
-        return value
-    valid = architectures.names()
-    if value not in valid:
-        raise SweepConfigError(
-            f"grid.architecture contains {value!r}; available: {', '.join(valid)} (or module:Class)"
-        )
-    return value
-
-
-def validate_run(run: RunConfig) -> None:
-    """Build the architecture and task configs now so mistakes surface before any run."""
-    try:
-        architectures.make_config(run.architecture, d_model=run.model.d_model, **run.model.arch)
-    except architectures.ConfigError as error:
-        raise SweepConfigError(f"model.{run.architecture}: {error}") from None
-    if run.kind == "cost":
-        if not run.measure.seq_lens:
-            raise SweepConfigError(
-                "measure.seq_lens is empty; a cost sweep needs lengths to measure"
-            )
-        return
-    try:
-        task = tasks.create(run.task, **run.task_config)
-        lengths = [run.train.seq_len, *run.eval.seq_lens]
-        for length in lengths:
-            if length < task.min_seq_len:
-                raise SweepConfigError(
-                    f"sequence length {length} is too short for task "
-                    f"{run.task}: it needs at least {task.min_seq_len}"
-                )
-        # Sampling one example checks settings that depend on the length (e.g. MQAR pairs).
-        generator = torch.Generator().manual_seed(0)
-        for length in sorted(set(lengths)):
-            task.sample(1, length, generator)
-    except tasks.TaskConfigError as error:
-        raise SweepConfigError(f"task.{run.task}: {error}") from None
-    if run.train.dtype == "float16" and run.device == "cpu":
-        raise SweepConfigError(
-            "train.dtype='float16' needs a CUDA device; use bfloat16 or float32 on CPU"
-        )

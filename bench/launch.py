@@ -1,30 +1,22 @@
-"""Run a sweep's pending runs, locally (in-process, one after another) or on Ray.
+"""Run a sweep's pending runs locally, in-process, one after another (``bench.ray_launch``
+runs them on Ray), and tell which runs are done and how long the rest will take.
 
-The driver owns the results folder: every finished run's record comes back to it and
-is written atomically, so a killed sweep loses at most the runs in flight and a
+The driver owns the results folder: every finished run's record is written atomically
+(``bench.executor.save``), so a killed sweep loses at most the run in flight and a
 re-run skips what is done. Each record carries the fingerprint of the code that made it
 (``bench.fingerprint``), taken where the run executes; ``changed_runs`` compares finished
-runs with the code as it is now, so a resume never reuses a stale run silently. Beside
-each run file ``save`` writes ``runs/<hash>.log``: the run's training curve, results and
-any error, readable without seqbench.
+runs with the code as it is now, so a resume never reuses a stale run silently.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from . import fingerprint, store
 from .config import RunConfig, Sweep
-from .train import execute
-
-RecordCallback = Callable[[RunConfig, dict[str, Any]], None]
-StepCallback = Callable[[RunConfig, int, int], None]
-StartCallback = Callable[[RunConfig], None]
+from .executor import RecordCallback, StartCallback, StepCallback, execute_run, save
 
 # Rough seconds per training step on a 2-core CPU at d_model=64, 2 layers, batch 64, L=64
 # (stand-alone loops, re-measured recently); scaled by tokens·width²·layers for other
@@ -90,15 +82,6 @@ def estimate_seconds(run: RunConfig) -> float:
     return seconds / (_GPU_SPEEDUP if run.device == "cuda" else 1.0)
 
 
-def execute_run(run: RunConfig, on_step: Callable[[int, int], None] | None = None) -> dict:
-    """``bench.train.execute`` plus the fingerprint of the code it ran with (taken first,
-    as the run starts); what a local run and a Ray worker both call."""
-    code = fingerprint.fingerprint(run)
-    record = execute(run, on_step)
-    record["code"] = code
-    return record
-
-
 def run_local(
     runs: Iterable[RunConfig],
     sweep_name: str,
@@ -115,74 +98,3 @@ def run_local(
         record = execute_run(run, step)
         save(out, sweep_name, record, select)
         on_record(run, record)
-
-
-def save(out: Path, sweep_name: str, record: dict[str, Any], select: Sequence[str] = ()) -> Path:
-    """Write a finished run and its log, with the sweep it belongs to and the axes that
-    sweep selects over (the report needs both; neither changes what the run computed, so
-    neither is in its config hash). The log goes first: a run file means a complete run."""
-    record["sweep"] = sweep_name
-    record["select"] = list(select)
-    record.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
-    store.write_log(out, record["config_hash"], run_log(record))
-    return store.write_run(out, record)
-
-
-def run_log(record: dict[str, Any]) -> str:
-    """The text of ``runs/<hash>.log``: what ran, its training curve, results and error."""
-    config, metrics = record["config"], record.get("metrics", {})
-    lines = [
-        f"run {record['config_hash']}: {config['architecture']} · {config['task']} · "
-        f"seed {config['seed']} (sweep {record.get('sweep', '')})",
-        f"finished {record.get('finished_at', '')} · status {record['status']} · "
-        f"{metrics.get('wall_time_s', float('nan')):.1f} s",
-        f"config {json.dumps(config, sort_keys=True)}",
-    ]
-    code = record.get("code")
-    if code:
-        dirty = {True: " with uncommitted changes", False: "", None: ""}[code.get("dirty")]
-        lines.append(
-            f"code block {code.get('block') or '?'} · task {code.get('task') or '-'} · "
-            f"seqbench {code.get('seqbench') or '?'}{dirty}"
-            + "".join(f" · {name} {v}" for name, v in code.get("packages", {}).items())
-        )
-    curve = record.get("curve", [])
-    if curve:
-        lines += ["", "training curve (loss and accuracy of the step's training batch)"]
-        lines.append(f"{'step':>8} {'examples':>10} {'loss':>10} {'accuracy':>9}")
-        lines += [
-            f"{p['step']:>8} {p['examples']:>10} {p['loss']:>10.4f} {p['accuracy']:>9.4f}"
-            for p in curve
-        ]
-    if "stop_reason" in metrics:
-        lines += [
-            "",
-            f"stopped: {metrics['stop_reason']} after {metrics.get('train_steps')} steps "
-            f"({metrics.get('train_examples', '?')} examples)",
-        ]
-    if metrics.get("val_accuracy") is not None:
-        lines.append(f"validation accuracy {metrics['val_accuracy']:.4f}")
-    for point in record.get("points", []):
-        where = f"length {point.get('eval_seq_len')}"
-        if point.get("needle_depth") is not None:
-            where += f" depth {point['needle_depth']:g}"
-        if point.get("status", "ok") != "ok":
-            lines.append(f"{where}: {point['status']} {point.get('error', '')}")
-        elif point.get("row_kind") == "eval":
-            lines.append(
-                f"{where}: accuracy {point['accuracy']:.4f}, exact match {point['exact_match']:.4f}"
-            )
-        else:
-            rates = ", ".join(
-                f"{k.removesuffix('_tokens_per_s')} {point[k]:.0f} tok/s"
-                for k in ("train_tokens_per_s", "prefill_tokens_per_s", "decode_tokens_per_s")
-                if point.get(k) is not None
-            )
-            lines.append(f"{where}: {rates}")
-    if metrics.get("train_tokens_per_s") is not None and record.get("points"):
-        lines.append(f"training throughput {metrics['train_tokens_per_s']:.0f} tok/s")
-    if record.get("error"):
-        lines += ["", f"error: {record['error']}"]
-    if record.get("traceback"):
-        lines += ["", record["traceback"].rstrip()]
-    return "\n".join(lines) + "\n"

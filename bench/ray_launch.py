@@ -2,12 +2,14 @@
 
 Each pending run becomes one Ray task that asks for the resources it needs (one GPU when
 the run's device is CUDA unless ``gpus_per_run`` says otherwise, and ``cpus_per_run``
-CPUs) and calls ``bench.train.execute`` on the worker. Records come back to the driver
-in completion order and are written there with ``bench.launch.save``, so the results
-folder needs no shared file system and looks exactly like a local run's.
+CPUs) and calls ``bench.executor.execute_run`` on the worker, as a local run does.
+Records come back to the driver in completion order and are written there with
+``bench.executor.save``, so the results folder needs no shared file system and looks
+exactly like a local run's.
 
 Failures: a worker or node that dies is retried once by Ray (``max_retries=1``); a run
-that still fails becomes an ``error`` record naming the cause, and the sweep goes on.
+that still fails becomes an ``error`` record naming the cause (laid out by
+``bench.store.run_record``, as every record is), and the sweep goes on.
 Ctrl-C cancels what is still queued or running, keeps every run already finished, shuts
 down a cluster this module started, and re-raises so the runner prints the resume hint.
 
@@ -27,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-from .launch import RecordCallback, StepCallback, save
+from .executor import RecordCallback, StepCallback, execute_run, save
+from .store import run_record
 
 INSTALL_HINT = "--ray needs Ray: pip install 'seqbench[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # Ray itself retries an unreachable address for minutes
@@ -52,8 +55,6 @@ def check_ray_installed() -> Any:
 def execute_on_worker(config: dict[str, Any]) -> dict[str, Any]:
     """The body of every Ray task: rebuild the run and execute it, as a local run would
     (with the fingerprint of the worker's code)."""
-    from .launch import execute_run
-
     return execute_run(RunConfig.from_dict(config))
 
 
@@ -122,8 +123,11 @@ def _cause(error: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else error
 
 
-def error_record(run: RunConfig, error: BaseException) -> dict[str, Any]:
-    """A record of the same shape as ``execute``'s for a run Ray could not finish."""
+def error_record(
+    run: RunConfig, error: BaseException, code: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The record of a run Ray could not finish, laid out as a local failure's
+    (``bench.store.run_record``); ``code``: the fingerprint to keep in it."""
     from .measure import environment
 
     cause = _cause(error)
@@ -133,17 +137,14 @@ def error_record(run: RunConfig, error: BaseException) -> dict[str, Any]:
         message = f"{type(error).__name__} ← {message}"[:500]
     env = environment("cpu")  # the driver's: the worker that ran it is gone
     env.update(device=run.device, device_name="", hostname="", torch_threads="")
-    return {
-        "config_hash": run.hash,
-        "config": run.to_dict(),
-        "status": "error",
-        "error": f"on Ray after {MAX_RETRIES} retry: {message}",
-        "traceback": "".join(traceback.format_exception(error, limit=8))[-4000:],
-        "metrics": {},
-        "points": [],
-        "curve": [],
-        "env": env,
-    }
+    return run_record(
+        run,
+        env,
+        status="error",
+        error=f"on Ray after {MAX_RETRIES} retry: {message}",
+        traceback="".join(traceback.format_exception(error, limit=8))[-4000:],
+        code=code,
+    )
 
 
 def _collect(ray: Any, ref: Any, run: RunConfig) -> tuple[dict[str, Any], bool]:
@@ -154,7 +155,7 @@ def _collect(ray: Any, ref: Any, run: RunConfig) -> tuple[dict[str, Any], bool]:
     except Exception as error:  # RayError subclasses: worker crashed, node died, cancelled …
         from .fingerprint import fingerprint
 
-        return {**error_record(run, error), "code": fingerprint(run)}, False
+        return error_record(run, error, code=fingerprint(run)), False
 
 
 # --- the sweep ----------------------------------------------------------------------------

@@ -20,16 +20,18 @@ import base64
 import html
 import io
 import json
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench import cells, plots
-from bench.claims import FAILS, HOLDS, check_claims
-from bench.plots import PlotError, check_results, format_bytes, format_count, format_length
+from bench import cells, plots, store, tables
+from bench.claims import check_claims
+from bench.findings import AGREES, DISAGREES, NOT_COMPARABLE, agreement_counts, check_findings
+from bench.papers import Finding
+from bench.plots import PlotError, check_results
+from bench.verdicts import FAILS, HOLDS, Claim
 
 ENVIRONMENT_COLUMNS = (
     "device",
@@ -48,242 +50,16 @@ ENVIRONMENT_COLUMNS = (
 )
 
 
-# --------------------------------------------------------------------------- tables
-
-
-def _mean_std(values: pd.Series) -> tuple[float, float]:
-    values = values.dropna()
-    if values.empty:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per task, one row per cell (architecture and every setting but the seed), ranked.
-
-    Cells come from ``bench.cells``: runs that differ in anything but the seed (a learning
-    rate, a width, the sweep or commit that made them) are separate rows, and a declared
-    selection keeps one value per cell (``selected``, chosen on validation data).
-    Accuracy at the training length and at the task's longest eval length, exact match
-    at the training length: mean and sd over seeds (needle rows averaged over depth
-    first). ``seeds`` reads "ok/total" distinct seeds; ``converged`` how many of the
-    runs reached ``train.early_stop`` (or used their budget when there is none), and
-    ``stop`` why they stopped; ``longest_status`` says why a longest-length cell is empty.
-    """
-    check_results(results)
-    results = cells.prepare(results)
-    runs = plots.per_run_accuracy(results, statuses=("ok", "oom", "diverged", "error"))
-    boards: dict[str, pd.DataFrame] = {}
-    for task in plots.ordered_tasks(runs["task"].unique()):
-        in_task = runs[runs["task"] == task]
-        longest = in_task["eval_seq_len"].max()
-        records = []
-        for (arch, variant), group in in_task.groupby(["architecture", "variant"], dropna=False):
-            at_train = group[group["eval_seq_len"] == group["train_seq_len"]]
-            at_long = group[group["eval_seq_len"] == longest]
-            ok_train = at_train[at_train["status"] == "ok"]
-            ok_long = at_long[at_long["status"] == "ok"]
-            acc, acc_sd = _mean_std(ok_train["accuracy"])
-            long_acc, long_sd = _mean_std(ok_long["accuracy"])
-            em, em_sd = (
-                _mean_std(ok_train["exact_match"])
-                if "exact_match" in group
-                else (math.nan, math.nan)
-            )
-            bad = at_long.loc[at_long["status"] != "ok", "status"]
-            one_per_run = group.drop_duplicates("config_hash")
-            records.append(
-                {
-                    "architecture": arch,
-                    "variant": variant,
-                    "selected": one_per_run["selected"].iloc[0],
-                    **{
-                        c: one_per_run[c].iloc[0]
-                        for c in ("d_model", "n_layers", "train_seq_len")
-                        if c in one_per_run
-                    },
-                    "params": one_per_run["params"].iloc[0] if "params" in group else math.nan,
-                    "seeds": cells.seed_count(one_per_run),
-                    "converged": _converged_count(one_per_run),
-                    "stop": _stop_summary(one_per_run),
-                    "acc_train": acc,
-                    "acc_train_sd": acc_sd,
-                    "acc_longest": long_acc,
-                    "acc_longest_sd": long_sd,
-                    "longest_len": longest,
-                    "longest_status": ""
-                    if ok_long.shape[0]
-                    else (bad.iloc[0] if len(bad) else "not run"),
-                    "exact_match": em,
-                    "exact_match_sd": em_sd,
-                }
-            )
-        board = pd.DataFrame(records)
-        board = board.sort_values(["acc_train", "acc_longest"], ascending=False, na_position="last")
-        board.insert(0, "rank", range(1, len(board) + 1))
-        boards[task] = board.reset_index(drop=True)
-    return boards
-
-
-def _converged_count(runs: pd.DataFrame) -> str:
-    """``"2/3"``: runs that converged, of the runs with a stop reason ("—" for none)."""
-    if "converged" not in runs.columns:
-        return "—"
-    known = runs["converged"].dropna()
-    if known.empty:
-        return "—"
-    return f"{int(known.astype(bool).sum())}/{len(known)}"
-
-
-def _stop_summary(runs: pd.DataFrame) -> str:
-    """Why the runs stopped, e.g. ``"early_stop ×2, steps ×1"``."""
-    if "stop_reason" not in runs.columns or runs["stop_reason"].dropna().empty:
-        return "—"
-    counts = runs["stop_reason"].dropna().value_counts()
-    return ", ".join(f"{reason} ×{n}" for reason, n in sorted(counts.items()))
-
-
-def cost_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Per architecture: params, tokens/s, peak memory, state bytes; and where they come from.
-
-    From cost rows at the longest length every architecture finished (OOM counted in
-    `max_ok_len`), else from eval rows at the training length (median over runs).
-    """
-    check_results(results)
-    cost = results[results["row_kind"] == "cost"]
-    metrics = [
-        c
-        for c in (
-            "params",
-            "train_tokens_per_s",
-            "prefill_tokens_per_s",
-            "decode_tokens_per_s",
-            "peak_memory_train_bytes",
-            "peak_memory_infer_bytes",
-            "state_bytes",
-        )
-        if c in results.columns
-    ]
-    if not cost.empty:
-        ok = cost[cost["status"] == "ok"]
-        per_arch_lengths = ok.groupby("architecture")["eval_seq_len"].apply(set)
-        common = set.intersection(*per_arch_lengths) if len(per_arch_lengths) else set()
-        length = max(common) if common else ok["eval_seq_len"].min()
-        rows = ok[ok["eval_seq_len"] == length]
-        table = rows.groupby("architecture")[metrics].median()
-        table["max_ok_len"] = ok.groupby("architecture")["eval_seq_len"].max()
-        failed = cost[cost["status"] != "ok"].groupby("architecture")["eval_seq_len"].min()
-        table["first_failure"] = failed.reindex(table.index).map(
-            lambda v: "" if pd.isna(v) else f"{format_length(v)}"
-        )
-        source = f"cost rows at L={format_length(length)}, the longest length every architecture finished"
-    else:
-        runs = results[
-            (results["row_kind"] == "eval")
-            & (results["status"] == "ok")
-            & (results["eval_seq_len"] == results["train_seq_len"])
-        ].drop_duplicates("config_hash")
-        if runs.empty:
-            return pd.DataFrame(), "no ok rows carry cost measurements"
-        table = runs.groupby("architecture")[metrics].median()
-        lengths = sorted(runs["train_seq_len"].dropna().unique())
-        source = (
-            "eval runs at their training length (L="
-            + ", ".join(format_length(v) for v in lengths)
-            + "), median over runs"
-        )
-    order = plots.architecture_order(table.index)
-    return table.reindex(order).reset_index(), source
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _pm(mean: float, sd: float) -> str:
-    if not np.isfinite(mean):
-        return "—"
-    return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
-
-
-def _board_display(board: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({"rank": board["rank"], "architecture": board["architecture"]})
-    if (board["variant"] != "").any():
-        out["setting"] = board["variant"].replace("", "default")
-    if (board["selected"] != "").any():
-        out["selected (on val)"] = board["selected"].replace("", "—")
-    for column in ("d_model", "n_layers"):
-        if column in board:
-            out[column] = board[column].map(lambda v: "—" if pd.isna(v) else f"{v:.0f}")
-    if "params" in board:
-        out["params"] = board["params"].map(format_count)
-    out["seeds ok"] = board["seeds"]
-    out["converged"] = board["converged"]
-    out["stop"] = board["stop"]
-    train = board["train_seq_len"].map(format_length) if "train_seq_len" in board else "train"
-    out["acc @ train L"] = [
-        f"{_pm(m, s)} (L={t})" + (" unconverged" if _unconverged(c) else "")
-        for m, s, t, c in zip(
-            board["acc_train"], board["acc_train_sd"], train, board["converged"], strict=True
-        )
-    ]
-    longest = format_length(board["longest_len"].iloc[0]) if len(board) else "?"
-    out[f"acc @ L={longest}"] = [
-        _pm(m, s) if np.isfinite(m) else (status.upper() if status == "oom" else status or "—")
-        for m, s, status in zip(
-            board["acc_longest"], board["acc_longest_sd"], board["longest_status"], strict=True
-        )
-    ]
-    out["exact match @ train L"] = [
-        _pm(m, s) for m, s in zip(board["exact_match"], board["exact_match_sd"], strict=True)
-    ]
-    return out
-
-
-def _unconverged(count: str) -> bool:
-    """``"1/3"`` -> True: some run of the cell did not converge."""
-    done, _, total = count.partition("/")
-    return bool(total) and done != total
-
-
-_COST_LABELS = {
-    "params": ("params", format_count),
-    "train_tokens_per_s": ("train tokens/s", format_count),
-    "prefill_tokens_per_s": ("prefill tokens/s", format_count),
-    "decode_tokens_per_s": ("decode tokens/s", format_count),
-    "peak_memory_train_bytes": ("peak mem train", format_bytes),
-    "peak_memory_infer_bytes": ("peak mem infer", format_bytes),
-    "state_bytes": ("state / sequence", format_bytes),
-    "max_ok_len": ("longest ok L", format_length),
-    "first_failure": ("first OOM/fail L", str),
-}
-
-
-def _cost_display(table: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({"architecture": table["architecture"]})
-    for column, (label, fmt) in _COST_LABELS.items():
-        if column in table:
-            out[label] = table[column].map(
-                lambda v, fmt=fmt: "—" if isinstance(v, float) and not np.isfinite(v) else fmt(v)
-            )
-    return out
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def markdown_summary(results: pd.DataFrame) -> str:
-    """Leaderboard per task and the claims checked, as Markdown for the terminal."""
-    boards = leaderboard(results)
+def markdown_summary(results: pd.DataFrame, paper: list[Finding] = ()) -> str:
+    """Leaderboard per task, the claims checked and the papers' findings, as Markdown."""
+    boards = tables.leaderboard(results)
     claims = check_claims(results)
+    findings = check_findings(results, list(paper))
     lines = ["# seqbench summary", ""]
     if not boards:
         lines += ["No eval rows: nothing to rank.", ""]
     for task, board in boards.items():
-        lines += [f"## {task}", "", _markdown_table(_board_display(board)), ""]
+        lines += [f"## {task}", "", tables.markdown_table(tables.board_display(board)), ""]
     selection = cells.selections(results)
     if not selection.empty:
         lines += ["## Selection (on validation data)", ""]
@@ -295,13 +71,22 @@ def markdown_summary(results: pd.DataFrame) -> str:
                 + f": {row.candidate} → val {row.val_accuracy:.3f} ({row.seeds} seeds){mark}"
             )
         lines.append("")
-    lines += ["## Claims checked", ""]
+    lines += ["## Claims checked", "", *_claims_markdown(claims)]
+    if findings:
+        lines += ["", "## Paper beside measurement", "", *_claims_markdown(findings)]
+    return "\n".join(lines) + "\n"
+
+
+def _claims_markdown(claims: list[Claim]) -> list[str]:
+    lines = []
     for claim in claims:
-        lines.append(f"- ({claim.key}) {claim.statement}: **{claim.label}** — {claim.evidence}")
+        said = f" — {claim.paper}: {claim.says}" if claim.paper else ""
+        lines.append(f"- ({claim.key}) {claim.statement}{said}")
+        lines.append(f"  - we measure: {claim.evidence} → **{claim.label}**")
         lines.append(f"  - boundary: {claim.boundary}")
         if claim.method:
             lines.append(f"  - interval: {claim.method}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # --------------------------------------------------------------------------- HTML
@@ -322,6 +107,14 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem}
 details{margin:.3rem 0}summary{cursor:pointer}
 .note{color:#8a6d00}
 """
+
+_VERDICT_CSS = {
+    HOLDS: "holds",
+    AGREES: "holds",
+    FAILS: "fails",
+    DISAGREES: "fails",
+    NOT_COMPARABLE: "unknown",
+}
 
 _CAPTIONS = {
     "accuracy_vs_length": "Token accuracy against evaluation length, one panel per task, mean ± sd over seeds; "
@@ -417,17 +210,48 @@ def _configs_html(results: pd.DataFrame) -> str:
     return f"<p>{len(runs)} distinct configs.</p>" + "".join(items)
 
 
+def _claims_html(anchor: str, title: str, intro: str, claims: list[Claim]) -> list[str]:
+    """One table for the report's claims and for the papers' findings alike."""
+    papers = any(claim.paper for claim in claims)
+    head = ["", "claim", *(["paper says"] if papers else []), "we measure (95 % interval)"]
+    head += ["agrees?" if papers else "verdict", "boundary, and why", "interval"]
+    out = [
+        f"<h2 id='{anchor}'>{html.escape(title)}</h2><p>{html.escape(intro)}</p>",
+        "<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>",
+    ]
+    left = "style='text-align:left'"
+    for claim in claims:
+        css = _VERDICT_CSS.get(claim.verdict, "unknown")
+        said = f"{claim.paper}: {claim.says}"
+        cells_ = [
+            f"<td>({html.escape(claim.key)})</td>",
+            f"<td {left}>{html.escape(claim.statement)}</td>",
+            *([f"<td {left}>{html.escape(said)}</td>"] if papers else []),
+            f"<td {left}>{html.escape(claim.evidence)}</td>",
+            f"<td class='{css}'>{html.escape(claim.label)}</td>",
+            f"<td {left}>{html.escape(claim.boundary)}</td>",
+            f"<td {left}>{html.escape(claim.method)}</td>",
+        ]
+        out.append("<tr>" + "".join(cells_) + "</tr>")
+    return [*out, "</tbody></table>"]
+
+
 def render_html(
-    results: pd.DataFrame, curves: pd.DataFrame | None = None, *, image_format: str = "png"
+    results: pd.DataFrame,
+    curves: pd.DataFrame | None = None,
+    *,
+    image_format: str = "png",
+    paper: list[Finding] = (),
 ) -> str:
     """The report as one HTML string (figures inline as base64 data URIs)."""
     if image_format not in ("png", "svg"):
         raise PlotError(f"unknown report image format {image_format!r}; choose from png, svg")
     check_results(results)
     built, skipped = plots.figures(results, curves)
-    boards = leaderboard(results)
+    boards = tables.leaderboard(results)
     claims = check_claims(results)
-    costs, cost_source = cost_table(results)
+    findings = check_findings(results, list(paper))
+    costs, cost_source = tables.cost_table(results)
     sweeps = (
         ", ".join(sorted(str(s) for s in results["sweep"].dropna().unique()))
         if "sweep" in results
@@ -444,7 +268,9 @@ def render_html(
         f"<style>{_CSS}</style></head><body>",
         f"<h1>seqbench report</h1><p class='meta'>sweep(s): {html.escape(sweeps) or '—'} · "
         f"{results['config_hash'].nunique()} runs, {len(results)} rows ({html.escape(status_counts)}) · generated {stamp}</p>",
-        "<nav><a href='#leaderboard'>Leaderboard</a><a href='#claims'>Claims</a><a href='#figures'>Figures</a>"
+        "<nav><a href='#leaderboard'>Leaderboard</a><a href='#claims'>Claims</a>"
+        + ("<a href='#papers'>Papers</a>" if findings else "")
+        + "<a href='#figures'>Figures</a>"
         "<a href='#cost'>Cost</a><a href='#environment'>Environment</a><a href='#configs'>Configs</a></nav>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
         "<p>Token accuracy (mean ± sd over seeds that finished) at the training length and at the longest "
@@ -458,27 +284,27 @@ def render_html(
     if not boards:
         out.append("<p class='note'>No eval rows: nothing to rank.</p>")
     for task, board in boards.items():
-        out += [f"<h3>{html.escape(task)}</h3>", _html_table(_board_display(board))]
+        out += [f"<h3>{html.escape(task)}</h3>", _html_table(tables.board_display(board))]
     out += _selection_html(results)
 
-    out.append(
-        "<h2 id='claims'>Claims checked</h2><p>A verdict is decided only when the whole 95 % "
-        "interval of the measured figure is on one side of the claim's boundary; otherwise it "
-        "is inconclusive.</p><table><thead><tr><th>claim</th><th>statement</th>"
-        "<th>verdict</th><th>measured (95 % interval)</th><th>boundary, and why</th>"
-        "<th>interval</th></tr></thead><tbody>"
+    out += _claims_html(
+        "claims",
+        "Claims checked",
+        "A verdict is decided only when the whole 95 % interval of the measured figure is on "
+        "one side of the claim's boundary; otherwise it is inconclusive.",
+        claims,
     )
-    for claim in claims:
-        css = {HOLDS: "holds", FAILS: "fails"}.get(claim.verdict, "unknown")
-        texts = (claim.statement, claim.evidence, claim.boundary, claim.method)
-        statement, evidence, boundary, method = (html.escape(text) for text in texts)
-        left = "style='text-align:left'"
-        out.append(
-            f"<tr><td>({claim.key})</td><td {left}>{statement}</td>"
-            f"<td class='{css}'>{html.escape(claim.label)}</td><td {left}>{evidence}</td>"
-            f"<td {left}>{boundary}</td><td {left}>{method}</td></tr>"
+    if findings:
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in agreement_counts(findings).items())
+        out += _claims_html(
+            "papers",
+            "Paper beside measurement",
+            "What each paper reports, in its own setting, and what this sweep measures in its "
+            "scaled one (mean over seeds, 95 % t interval). A finding agrees or disagrees only "
+            "when the whole interval is on one side of its boundary; 'not comparable' says why "
+            f"the scaled setting cannot test it. {counts}.",
+            findings,
         )
-    out.append("</tbody></table>")
 
     out.append("<h2 id='figures'>Figures</h2>")
     for name, fig in built.items():
@@ -497,7 +323,7 @@ def render_html(
     else:
         out += [
             f"<p>From {html.escape(cost_source)}; medians.</p>",
-            _html_table(_cost_display(costs)),
+            _html_table(tables.cost_display(costs)),
         ]
 
     out.append("<h2 id='environment'>Environment</h2>")
@@ -508,13 +334,13 @@ def render_html(
 
 
 def write_report(
-    results: pd.DataFrame, curves: pd.DataFrame | None, out_path: Path, *, image_format: str = "png"
+    results: pd.DataFrame,
+    curves: pd.DataFrame | None,
+    out_path: Path,
+    *,
+    image_format: str = "png",
+    paper: list[Finding] = (),
 ) -> Path:
     """Write the self-contained HTML report to `out_path` (parents created) and return it."""
-    text = render_html(results, curves, image_format=image_format)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out_path)
-    return out_path
+    text = render_html(results, curves, image_format=image_format, paper=paper)
+    return store.write_atomic(Path(out_path), text.encode("utf-8"))

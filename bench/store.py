@@ -2,7 +2,8 @@
 
 ``DIR/runs/<config_hash>.json`` is written atomically (temporary file, then rename), so
 a killed sweep loses at most the run in flight and many writers can share a folder.
-``load(DIR)`` returns one row per (run, point); the columns are documented in
+``run_record`` lays out what a run file holds, the same for every status and for every
+launcher. ``load(DIR)`` returns one row per (run, point); the columns are documented in
 ``docs/results-schema.md``.
 """
 
@@ -13,11 +14,15 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
 SCHEMA_VERSION = 1
+STATUSES = ("ok", "error", "oom", "diverged")  # how a run ended
 
 
 class StoreError(ValueError):
@@ -30,6 +35,52 @@ def runs_dir(root: Path) -> Path:
 
 def run_path(root: Path, config_hash: str) -> Path:
     return runs_dir(root) / f"{config_hash}.json"
+
+
+def run_record(
+    run: RunConfig,
+    env: dict[str, Any],
+    *,
+    status: str = "ok",
+    error: str = "",
+    metrics: dict[str, Any] | None = None,
+    points: list[dict[str, Any]] | None = None,
+    curve: list[dict[str, Any]] | None = None,
+    nondeterministic: list[str] | None = None,
+    timing_spread: dict[str, Any] | None = None,
+    traceback: str | None = None,
+    code: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of one run, whatever its ``status`` (``STATUSES``): the one place that
+    lays out what a run file holds, for a run that executed and for one a launcher lost.
+
+    Keys, in order: ``config_hash``, ``config``, ``status``, ``error``, ``metrics``,
+    ``points``, ``curve``; then, when given, ``nondeterministic`` and ``timing_spread``
+    (trained runs), ``traceback`` (failures); ``env``; ``code`` when given (the
+    fingerprint, ``bench.fingerprint``). Saving adds ``sweep``, ``select`` and
+    ``finished_at`` (``bench.executor.save``), and ``write_run`` the ``schema``.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status={status!r} must be one of {', '.join(STATUSES)}")
+    record: dict[str, Any] = {
+        "config_hash": run.hash,
+        "config": run.to_dict(),
+        "status": status,
+        "error": error,
+        "metrics": {} if metrics is None else metrics,
+        "points": [] if points is None else points,
+        "curve": [] if curve is None else curve,
+    }
+    optional = {
+        "nondeterministic": nondeterministic,
+        "timing_spread": timing_spread,
+        "traceback": traceback,
+    }
+    record.update({key: value for key, value in optional.items() if value is not None})
+    record["env"] = env
+    if code is not None:
+        record["code"] = code
+    return record
 
 
 def write_run(root: Path, record: dict[str, Any]) -> Path:

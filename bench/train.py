@@ -28,12 +28,14 @@ from .cost import StepCallback, cost_points, measure_cost
 from .measure import (
     autocast,
     environment,
+    flush_denormals,
     free_cached_memory,
     is_oom,
     keep_freed_memory,
     one_line,
     synchronize,
 )
+from .store import run_record
 
 TIMING_WARMUP_STEPS = 3  # excluded from training throughput (allocation, lazy init)
 
@@ -292,20 +294,17 @@ def _deterministic() -> Iterator[list[str]]:
             )
 
 
-def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, Any]:
-    """Run one config and return its record (see ``bench.store``); never raises for the run."""
+def execute(
+    run: RunConfig, on_step: StepCallback | None = None, code: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run one config and return its record (``bench.store.run_record``); never raises for
+    the run. ``code``: the fingerprint of the code it runs with, kept in the record."""
     keep_freed_memory()  # no mmap page faults per large tensor (see bench.measure)
     device = torch.device(run.device)
+    flush_denormals(device)  # subnormals cost the CPU, not the block (bench.measure)
     start = time.perf_counter()
-    record: dict[str, Any] = {
-        "config_hash": run.hash,
-        "config": run.to_dict(),
-        "status": "ok",
-        "error": "",
-        "metrics": {},
-        "points": [],
-        "curve": [],
-    }
+    metrics: dict[str, Any] = {}
+    found: dict[str, Any] = {}  # the rest of the record: points, curve, status, error …
     model = None
     try:
         if run.kind == "train":
@@ -314,7 +313,6 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
-        metrics = record["metrics"]
         metrics.update(
             params=model.num_params(),
             d_model=model.embedding.embedding_dim,
@@ -324,25 +322,25 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
         if run.kind == "train":
             with _deterministic() as nondeterministic:
                 trained = train(model, task, run, device, on_step)
-                record["curve"] = trained.pop("curve")
+                found["curve"] = trained.pop("curve")
                 metrics.update(trained)
                 metrics["val_accuracy"] = evaluate(
                     model, task, run, device, run.train.seq_len, split="val"
                 )["accuracy"]
-                record["points"] = eval_points(model, task, run, device)
-            record["nondeterministic"] = nondeterministic
+                found["points"] = eval_points(model, task, run, device)
+            found["nondeterministic"] = nondeterministic
             if run.measure.cost:
                 cost = measure_cost(model, run, device, run.train.seq_len, vocab_size)
-                record["timing_spread"] = cost.pop("timing_spread")
+                found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
         else:
-            record["points"] = cost_points(model, run, device, vocab_size, on_step)
+            found["points"] = cost_points(model, run, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
     except Diverged as error:
-        record.update(status="diverged", error=str(error), curve=error.curve)
-        record["metrics"].update(stop_reason=DIVERGED, train_steps=error.step)
+        found.update(status="diverged", error=str(error), curve=error.curve)
+        metrics.update(stop_reason=DIVERGED, train_steps=error.step)
     except Exception as error:
-        record.update(
+        found.update(
             status="oom" if is_oom(error) else "error",
             error=one_line(error),
             traceback=traceback.format_exc(limit=8),
@@ -350,6 +348,5 @@ def execute(run: RunConfig, on_step: StepCallback | None = None) -> dict[str, An
     finally:
         del model
         free_cached_memory(device)
-    record["metrics"]["wall_time_s"] = time.perf_counter() - start
-    record["env"] = environment(device)
-    return record
+    metrics["wall_time_s"] = time.perf_counter() - start
+    return run_record(run, environment(device), metrics=metrics, code=code, **found)

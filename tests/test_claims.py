@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import claims
-from bench.claims import (
+from bench.claims import check_claims
+from bench.cost_series import cost_series
+from bench.verdicts import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
     UNKNOWN,
+    Claim,
     Interval,
-    check_claims,
     decide,
     fit_slope,
     mean_interval,
@@ -70,11 +71,11 @@ def frame(*groups: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([row for rows in groups for row in rows])
 
 
-def claim(results: pd.DataFrame, key: str) -> claims.Claim:
+def claim(results: pd.DataFrame, key: str) -> Claim:
     return next(c for c in check_claims(results) if c.key == key)
 
 
-def slope_interval(found: claims.Claim) -> tuple[float, float]:
+def slope_interval(found: Claim) -> tuple[float, float]:
     """The first "L^s (low–high)" interval in a claim's evidence."""
     low, high = re.search(r"L\^[-\d.]+ \(([-\d.]+)–([-\d.]+)\)", found.evidence).groups()
     return float(low), float(high)
@@ -174,7 +175,7 @@ def test_interval_covers_the_true_slope_and_verdicts_do_not_flip():
     old, new, covered = [], [], 0
     for seed in range(20):
         rows = frame(cost_rows("transformer", power(1.5), noise=0.1, seed=seed))
-        seconds = claims.cost_series(rows, "transformer").seconds
+        seconds = cost_series(rows, "transformer").seconds
         slope = fit_slope(seconds, np.random.default_rng(seed))
         old.append(slope.value >= 1.5)
         new.append(claim(rows, "a").verdict)
@@ -214,7 +215,7 @@ def test_a_cell_that_keeps_every_call_is_preferred_over_an_older_one():
 
 def test_one_repeat_per_length_gives_no_zero_width_bootstrap():
     rows = frame(cost_rows("transformer", power(1.5), repeats=1, noise=0.1))
-    slope = fit_slope(claims.cost_series(rows, "transformer").seconds, np.random.default_rng(0))
+    slope = fit_slope(cost_series(rows, "transformer").seconds, np.random.default_rng(0))
     assert "regression interval" in slope.method
     assert slope.interval.high - slope.interval.low > 0.05
 

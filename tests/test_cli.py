@@ -81,7 +81,7 @@ def test_rerun_replaces_finished_runs_and_older_commits_are_pointed_out(
         assert f"seqbench commit {recorded} → 0000000 ×2" in out
 
     monkeypatch.setattr("bench.train.environment", _environment_at("0000000"))
-    monkeypatch.setattr("bench.launch.time.strftime", lambda fmt: "2099-01-01T00:00:00")
+    monkeypatch.setattr("bench.executor.time.strftime", lambda fmt: "2099-01-01T00:00:00")
     code, out, _ = seqbench(
         monkeypatch, capsys, "run", str(config), "--out", str(out_dir), "--rerun"
     )

@@ -10,8 +10,8 @@ from _tiny import tiny
 from scipy import stats
 
 from bench import compare, store
-from bench.config import build_sweep
 from bench.launch import run_local
+from bench.sweeps import build_sweep
 
 
 def _record(arch="lstm", seed=0, accuracy=0.5, lr=1e-3, steps=100, tokens=1000.0, **extra):

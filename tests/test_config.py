@@ -1,14 +1,8 @@
 import pytest
 from _tiny import tiny, write_toml
 
-from bench.config import (
-    SweepConfigError,
-    apply_overrides,
-    build_sweep,
-    load_sweep,
-    parse_override,
-    presets,
-)
+from bench.config import SweepConfigError
+from bench.sweeps import apply_overrides, build_sweep, load_sweep, parse_override, presets
 
 
 def test_grid_is_the_cartesian_product_of_axes():

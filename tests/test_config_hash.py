@@ -13,7 +13,8 @@ import pytest
 from _tiny import tiny
 
 from bench import store
-from bench.config import RunConfig, build_sweep, load_sweep, presets
+from bench.config import RunConfig
+from bench.sweeps import build_sweep, load_sweep, presets
 
 RESULTS = Path(__file__).parent.parent / "results"
 

@@ -9,8 +9,8 @@ from _cli import seqbench
 from _tiny import tiny
 
 from bench import export, store
-from bench.config import build_sweep
 from bench.launch import run_local
+from bench.sweeps import build_sweep
 
 
 @pytest.fixture(scope="module")

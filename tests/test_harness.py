@@ -1,14 +1,16 @@
 """The harness end to end on tiny runs: results, failures as results, resume."""
 
+import json
 import math
 
 import pytest
 import torch
 from _tiny import tiny
 
-from bench import cost, launch, store, train
-from bench.config import build_sweep, match_width
+from bench import cost, executor, launch, ray_launch, store, train
 from bench.measure import keep_freed_memory
+from bench.resolve import match_width
+from bench.sweeps import build_sweep
 from bench.train import execute
 
 
@@ -208,9 +210,11 @@ def test_sweep_resumes_after_a_kill(tmp_path, monkeypatch):
     assert len(done) == 1 and len(pending) == 3
 
     executed = []
-    real = launch.execute
+    real = executor.execute
     monkeypatch.setattr(
-        launch, "execute", lambda run, cb=None: executed.append(run.hash) or real(run, cb)
+        executor,
+        "execute",
+        lambda run, cb=None, code=None: executed.append(run.hash) or real(run, cb, code),
     )
     launch.run_local(pending, sweep.name, tmp_path, lambda run, record: None)
     assert seen[0] not in executed and len(executed) == 3
@@ -223,3 +227,46 @@ def test_dry_run_estimate_is_finite_and_positive():
     for run in build_sweep(tiny()).runs:
         seconds = launch.estimate_seconds(run)
         assert 0 < seconds < 600 and math.isfinite(seconds)
+
+
+def test_a_finished_run_file_keeps_its_layout(tmp_path):
+    run = _run()
+    path = executor.save(tmp_path, "tiny", executor.execute_run(run), ["train.lr"])
+    saved = json.loads(path.read_text())
+    assert list(saved) == [
+        "schema",
+        "config_hash",
+        "config",
+        "status",
+        "error",
+        "metrics",
+        "points",
+        "curve",
+        "nondeterministic",
+        "timing_spread",
+        "env",
+        "code",
+        "sweep",
+        "select",
+        "finished_at",
+    ]
+
+
+def test_a_run_ray_lost_has_the_record_keys_of_a_local_failure(monkeypatch):
+    run = _run()
+    monkeypatch.setattr(train, "train", lambda *a, **k: (_ for _ in ()).throw(ValueError("x")))
+    local = executor.execute_run(run)
+
+    class LostWorker:  # what ray.get does for a task whose worker died
+        def get(self, ref):
+            raise RuntimeError("the worker died")
+
+    remote, from_worker = ray_launch._collect(LostWorker(), None, run)
+    assert not from_worker and (local["status"], remote["status"]) == ("error", "error")
+    assert list(remote) == list(local)
+    assert set(remote["env"]) == set(local["env"]) and set(remote["code"]) == set(local["code"])
+
+
+def test_a_record_has_a_known_status():
+    with pytest.raises(ValueError, match="status='lost' must be one of ok, error, oom"):
+        store.run_record(_run(), {}, status="lost")

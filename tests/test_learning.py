@@ -10,7 +10,7 @@ not silently in a results table.
 import torch
 
 import tasks
-from bench.config import load_sweep
+from bench.sweeps import load_sweep
 from bench.train import build_model, evaluate, train
 
 

@@ -12,8 +12,8 @@ import pytest
 from _tiny import tiny, write_toml
 from rich.console import Console
 
-from bench import launch, runner, store
-from bench.config import build_sweep
+from bench import launch, runner, runner_progress, store
+from bench.sweeps import build_sweep
 
 LINE = re.compile(
     r"^(?P<clock>\d\d:\d\d:\d\d) (?P<event>start|ok|error|oom|diverged)\s+\[(?P<n>\d+)/(?P<of>\d+)\] "
@@ -98,10 +98,10 @@ def test_eta_scales_the_estimates_by_the_pace_so_far(monkeypatch):
     sweep = build_sweep(tiny(grid={**tiny()["grid"], "seed": [0, 1]}))
     first, *rest = sweep.runs
     estimates = {run.hash: 10.0 for run in sweep.runs}
-    monkeypatch.setattr(runner, "estimate_seconds", lambda run: estimates[run.hash])
+    monkeypatch.setattr(runner_progress, "estimate_seconds", lambda run: estimates[run.hash])
     clock = iter([100.0, 130.0])  # created at t=100; asked at t=130
-    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
-    eta = runner.Eta(sweep.runs)
+    monkeypatch.setattr(runner_progress.time, "monotonic", lambda: next(clock))
+    eta = runner_progress.Eta(sweep.runs)
     assert eta.text() == "~40s"  # four runs of 10 s each, not yet calibrated
     eta.finish(first)
     # One run estimated at 10 s took 30 s: the three left take 3 × 10 × 3 = 90 s.

@@ -9,9 +9,9 @@ from _tiny import tiny
 
 from architectures import SequenceModel
 from bench import cost
-from bench.config import build_sweep
 from bench.cost import cost_points, measure_cost
 from bench.measure import PeakMemory, Timing, keep_freed_memory, time_call, time_interleaved
+from bench.sweeps import build_sweep
 
 glibc = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="needs glibc"

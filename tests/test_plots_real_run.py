@@ -6,8 +6,8 @@ from _tiny import tiny
 
 from bench import store
 from bench.cli import main
-from bench.config import build_sweep
 from bench.launch import run_local
+from bench.sweeps import build_sweep
 
 
 def _cli(monkeypatch, *args):

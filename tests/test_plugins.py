@@ -26,7 +26,7 @@ import architectures
 from architectures import registry
 from architectures.contract import run_contract
 from bench import fingerprint, store
-from bench.config import build_sweep
+from bench.sweeps import build_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "examples" / "seqbench-gru"

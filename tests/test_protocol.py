@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from _tiny import tiny, write_toml
 
-from bench import cells, launch, report, runner, store
+from bench import cells, launch, report, runner, store, tables
 from bench.cli import main
-from bench.config import SweepConfigError, apply_overrides, build_sweep, load_sweep
+from bench.config import SweepConfigError
+from bench.sweeps import apply_overrides, build_sweep, load_sweep
 
 
 def _sweep_to(out, raw):
@@ -86,7 +87,7 @@ def test_selection_picks_the_best_validation_value_per_cell_not_the_best_reporte
     assert set(prepared["variant"]) == {"d_state=16", "d_state=8"}
     chosen = prepared.groupby("variant")["selected"].first().to_dict()
     assert chosen == {"d_state=16": "lr=0.001", "d_state=8": "lr=0.003"}
-    board = report.leaderboard(_frame(rows))["mqar"]
+    board = tables.leaderboard(_frame(rows))["mqar"]
     assert sorted(board["seeds"]) == ["2/2", "2/2"]
     by_variant = board.set_index("variant")
     assert by_variant.loc["d_state=16", "acc_train"] == pytest.approx(0.81)  # not 0.99
@@ -102,7 +103,7 @@ def test_without_selection_every_extra_axis_is_its_own_row():
         ("rwkv", 1, 3e-3, 16, 0.5, 0.4),
     ]
     frame = _frame(rows).assign(select="[]")
-    board = report.leaderboard(frame)["mqar"]
+    board = tables.leaderboard(frame)["mqar"]
     assert list(board["variant"]) == ["lr=0.001", "lr=0.003"]
     assert list(board["seeds"]) == ["2/2", "2/2"]
     assert list(board["acc_train"]) == pytest.approx([0.85, 0.45])
@@ -112,12 +113,12 @@ def test_runs_from_another_sweep_or_commit_are_never_averaged_together():
     rows = [("lstm", 0, 1e-3, 16, 0.5, 0.2), ("lstm", 1, 1e-3, 16, 0.5, 0.4)]
     frame = _frame(rows).assign(select="[]")
     frame.loc[1, "git_commit"] = "d" * 40
-    board = report.leaderboard(frame)["mqar"]
+    board = tables.leaderboard(frame)["mqar"]
     assert len(board) == 2 and set(board["seeds"]) == {"1/1"}
     assert set(board["variant"]) == {"commit=ccccccc", "commit=ddddddd"}
     frame.loc[1, "git_commit"] = "c" * 40
     frame.loc[1, "sweep"] = "other"
-    assert set(report.leaderboard(frame)["mqar"]["variant"]) == {"sweep=s", "sweep=other"}
+    assert set(tables.leaderboard(frame)["mqar"]["variant"]) == {"sweep=s", "sweep=other"}
 
 
 def test_selection_without_validation_accuracy_is_refused_in_one_line():
@@ -137,14 +138,14 @@ def test_an_lr_axis_with_two_seeds_end_to_end(tmp_path, monkeypatch, capsys):
     assert exit_.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "lr=0.001" in printed and "lr=0.003" in printed and "2/2" in printed
-    board = report.leaderboard(store.load(out))["copy"]
+    board = tables.leaderboard(store.load(out))["copy"]
     assert sorted(board["variant"]) == ["lr=0.001", "lr=0.003"]
     assert list(board["seeds"]) == ["2/2", "2/2"]
 
     raw["select"] = ["train.lr"]
     selected = tmp_path / "selected"
     frame = _sweep_to(selected, raw)
-    board = report.leaderboard(frame)["copy"]
+    board = tables.leaderboard(frame)["copy"]
     assert len(board) == 1 and board["seeds"].iloc[0] == "2/2"
     chosen = board["selected"].iloc[0]
     scores = frame.drop_duplicates("config_hash").groupby("train.lr")["val_accuracy"].mean()

@@ -8,7 +8,7 @@ import pytest
 from _tiny import tiny, write_toml
 
 from bench import cli, launch, ray_launch, store, train
-from bench.config import build_sweep
+from bench.sweeps import build_sweep
 
 ray = pytest.importorskip("ray")
 

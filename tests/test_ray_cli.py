@@ -19,7 +19,7 @@ import pytest
 from _tiny import tiny, write_toml
 
 from bench import store
-from bench.config import build_sweep
+from bench.sweeps import build_sweep
 
 pytest.importorskip("ray")
 

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import plots, report
-from bench.claims import FAILS, HOLDS, UNKNOWN
+from bench import plots, tables
 from bench.plots import PlotError
 from bench.report import check_claims, markdown_summary, write_report
+from bench.verdicts import FAILS, HOLDS, UNKNOWN
 
 IMAGE = re.compile(r"src='data:image/(png|svg\+xml);base64,([A-Za-z0-9+/=]+)'")
 
@@ -83,7 +83,7 @@ def test_report_shows_each_claim_with_its_interval_boundary_and_method(html):
 
 
 def test_leaderboard_ranks_and_marks_oom(results):
-    boards = report.leaderboard(results)
+    boards = tables.leaderboard(results)
     assert list(boards) == list(synthetic.TASKS)
     copy = boards["copy"]
     assert list(copy["rank"]) == [1, 2, 3, 4, 5]
@@ -105,7 +105,7 @@ def test_leaderboard_ranks_and_marks_oom(results):
 
 
 def test_cost_table_uses_the_longest_length_everyone_finished(results):
-    table, source = report.cost_table(results)
+    table, source = tables.cost_table(results)
     assert "L=4K" in source
     table = table.set_index("architecture")
     assert list(table.index) == list(synthetic.ARCHITECTURES)
@@ -115,7 +115,7 @@ def test_cost_table_uses_the_longest_length_everyone_finished(results):
 
 
 def test_cost_table_falls_back_to_eval_runs(results):
-    table, source = report.cost_table(results[results["row_kind"] == "eval"])
+    table, source = tables.cost_table(results[results["row_kind"] == "eval"])
     assert "training length" in source and len(table) == 5
 
 

@@ -8,8 +8,8 @@ from _cli import seqbench
 from _tiny import tiny, write_toml
 
 from bench import store, tracking
-from bench.config import build_sweep
 from bench.launch import execute_run, save
+from bench.sweeps import build_sweep
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.config import build_sweep
+from bench.sweeps import build_sweep
 from bench.train import train
 
 STEPS = 60
