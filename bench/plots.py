@@ -85,20 +85,53 @@ DPI = 150
 
 @dataclass(frozen=True)
 class FigureKind:
-    """One figure: its title (in notes and the report) and the function that draws it."""
+    """One figure: its title (in notes and the report), the function that draws it, and
+    the caption the report shows under it."""
 
     title: str
     build: Callable[[pd.DataFrame, pd.DataFrame | None], Figure]
+    caption: str
 
 
 # Figure name (and file stem) -> kind, in the order figures are built and shown.
 FIGURE_KINDS: dict[str, FigureKind] = {
-    "accuracy_vs_length": FigureKind("accuracy vs length", accuracy_vs_length),
-    "throughput_vs_length": FigureKind("throughput vs length", throughput_vs_length),
-    "memory_vs_length": FigureKind("memory vs length", memory_vs_length),
-    "accuracy_vs_state": FigureKind("accuracy vs state size", accuracy_vs_state),
-    "needle_heatmap": FigureKind("needle heatmap", needle_heatmap),
-    "sample_efficiency": FigureKind("sample efficiency", sample_efficiency),
+    "accuracy_vs_length": FigureKind(
+        "accuracy vs length",
+        accuracy_vs_length,
+        "Token accuracy against evaluation length, one panel per task, mean ± sd over seeds; "
+        "the dotted line is the training length and the shaded side is extrapolation. Needle "
+        "rows are averaged over depth.",
+    ),
+    "throughput_vs_length": FigureKind(
+        "throughput vs length",
+        throughput_vs_length,
+        "Training, prefill and decode throughput against sequence length (log-log) from the "
+        "cost rows; crosses on the bottom edge mark lengths that ran out of memory.",
+    ),
+    "memory_vs_length": FigureKind(
+        "memory vs length",
+        memory_vs_length,
+        "Peak memory of a training step and an inference forward against sequence length "
+        "(log-log).",
+    ),
+    "accuracy_vs_state": FigureKind(
+        "accuracy vs state size",
+        accuracy_vs_state,
+        "Accuracy at the training length against the recurrent state one sequence needs "
+        "(Zoology's recall–memory trade-off); one point per run, dashed line the Pareto "
+        "frontier.",
+    ),
+    "needle_heatmap": FigureKind(
+        "needle heatmap",
+        needle_heatmap,
+        "Needle retrieval accuracy by context length and needle depth, one panel per architecture.",
+    ),
+    "sample_efficiency": FigureKind(
+        "sample efficiency",
+        sample_efficiency,
+        "Training-batch accuracy against training examples seen (Jelassi et al. 2024), "
+        "mean ± sd over seeds.",
+    ),
 }
 # Figure name -> title, read from FIGURE_KINDS (the report and tests look titles up here).
 TITLES = {name: kind.title for name, kind in FIGURE_KINDS.items()}

@@ -116,18 +116,6 @@ _VERDICT_CSS = {
     NOT_COMPARABLE: "unknown",
 }
 
-_CAPTIONS = {
-    "accuracy_vs_length": "Token accuracy against evaluation length, one panel per task, mean ± sd over seeds; "
-    "the dotted line is the training length and the shaded side is extrapolation. Needle rows are averaged over depth.",
-    "throughput_vs_length": "Training, prefill and decode throughput against sequence length (log-log) from the "
-    "cost rows; crosses on the bottom edge mark lengths that ran out of memory.",
-    "memory_vs_length": "Peak memory of a training step and an inference forward against sequence length (log-log).",
-    "accuracy_vs_state": "Accuracy at the training length against the recurrent state one sequence needs "
-    "(Zoology's recall–memory trade-off); one point per run, dashed line the Pareto frontier.",
-    "needle_heatmap": "Needle retrieval accuracy by context length and needle depth, one panel per architecture.",
-    "sample_efficiency": "Training-batch accuracy against training examples seen (Jelassi et al. 2024), mean ± sd over seeds.",
-}
-
 
 def _html_table(frame: pd.DataFrame, *, color_column: str | None = "architecture") -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -310,7 +298,7 @@ def render_html(
     for name, fig in built.items():
         out.append(
             f"<figure id='fig-{name}'><img alt='{html.escape(plots.TITLES[name])}' src='{_embed(fig, image_format)}'>"
-            f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>"
+            f"<figcaption>{html.escape(plots.FIGURE_KINDS[name].caption)}</figcaption></figure>"
         )
     for name, reason in skipped.items():
         out.append(
