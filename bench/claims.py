@@ -57,7 +57,7 @@ def _about(length: float) -> str:
 
 def _oom_from(results: pd.DataFrame, architecture: str) -> float | None:
     rows = results[(results["row_kind"] == "cost") & (results["architecture"] == architecture)]
-    oom = rows.loc[rows["status"] == "oom", "eval_seq_len"]
+    oom = rows.loc[rows["status"] == "oom", "seq_len"]
     return float(oom.min()) if len(oom) else None
 
 
@@ -170,10 +170,14 @@ def _state_by_length(results: pd.DataFrame, architecture: str) -> pd.Series | No
     ]
     if rows.empty:
         return None
+    # The length a row's state was counted at: a cost row's seq_len, an eval row's eval_seq_len.
+    rows = rows.assign(
+        length=rows["seq_len"].where(rows["row_kind"] == "cost", rows["eval_seq_len"])
+    )
     keys = [c for c in ("row_kind", "task", "d_model", "n_layers") if c in rows.columns]
     groups = rows.groupby(keys, dropna=False)
-    best = max(groups, key=lambda item: item[1]["eval_seq_len"].nunique())[1]
-    series = best.groupby("eval_seq_len")["state_bytes"].median()
+    best = max(groups, key=lambda item: item[1]["length"].nunique())[1]
+    series = best.groupby("length")["state_bytes"].median()
     return series if len(series) >= 2 else None
 
 

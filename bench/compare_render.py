@@ -36,8 +36,8 @@ def display_frame(
         shown: dict[str, str] = {"architecture": row["architecture"], "task": row["task"]}
         if (table["setting"] != "").any():
             shown["setting"] = row["setting"] or "default"
-        if "eval_seq_len" in row:
-            shown["length"] = str(int(row["eval_seq_len"]))
+        if "seq_len" in row:
+            shown["length"] = str(int(row["seq_len"]))
         shown["seeds"] = str(row["pairs"])
         if with_failures:
             shown["runs ok"] = f"{row['base_ok']} → {row['new_ok']}"

@@ -130,7 +130,7 @@ def compare(
     cost = (frame["row_kind"] == "cost").all()
     metrics = list(COST_METRICS if cost else TRAIN_METRICS)
     runs = _per_run(frame, cost)
-    cell_keys = ["architecture", "task", "variant"] + (["eval_seq_len"] if cost else [])
+    cell_keys = ["architecture", "task", "variant"] + (["seq_len"] if cost else [])
     rows, unpaired = [], {"base": 0, "new": 0}
     for cell, group in runs.groupby(cell_keys, sort=True, dropna=False):
         sides = {side: part.groupby("seed").mean(numeric_only=True) for side, part in
@@ -233,7 +233,7 @@ def _per_run(frame: pd.DataFrame, cost: bool) -> pd.DataFrame:
     """One row per (side, run) — per (side, run, length) for cost runs — with ``ok`` and
     the metrics; accuracy is averaged over needle depths."""
     rows = []
-    by = ["_side", "config_hash"] + (["eval_seq_len"] if cost else [])
+    by = ["_side", "config_hash"] + (["seq_len"] if cost else [])
     for key, group in frame.groupby(by, sort=False, dropna=False):
         first = group.iloc[0]
         row = {
@@ -245,7 +245,7 @@ def _per_run(frame: pd.DataFrame, cost: bool) -> pd.DataFrame:
         }
         ok = group[group["status"] == "ok"]
         if cost:
-            row["eval_seq_len"] = key[2]
+            row["seq_len"] = key[2]
             row["ok"] = bool(len(ok))
             for metric in COST_METRICS:
                 row[metric.column] = ok[metric.column].mean() if len(ok) else math.nan
@@ -311,8 +311,8 @@ def cell_name(row: pd.Series) -> str:
     parts = [str(row["architecture"]), str(row["task"])]
     if row.get("setting"):
         parts.append(str(row["setting"]))
-    if "eval_seq_len" in row and pd.notna(row["eval_seq_len"]):
-        parts.append(f"L={int(row['eval_seq_len'])}")
+    if "seq_len" in row and pd.notna(row["seq_len"]):
+        parts.append(f"L={int(row['seq_len'])}")
     return " · ".join(parts)
 
 

@@ -147,7 +147,8 @@ def cost_points(
     vocab_size: int,
     on_step: StepCallback | None = None,
 ) -> list[dict[str, Any]]:
-    """One point per ``measure.seq_lens``, the lengths timed in turn.
+    """One point per ``measure.seq_lens`` (``row_kind="cost"``, the length as ``seq_len``),
+    the lengths timed in turn.
 
     ``measure.repeats`` rounds. The first visits each length from short to long and
     measures its peak memory, warm-up and first timed call of each kind
@@ -178,7 +179,7 @@ def cost_points(
     for seq_len in lengths:
         point: dict[str, Any] = {
             "row_kind": "cost",
-            "eval_seq_len": seq_len,
+            "seq_len": seq_len,
             "state_bytes": model.state_size(seq_len) * element_bytes,
         }
         points[seq_len] = point
@@ -246,4 +247,4 @@ def cost_points(
 def _finish(point: dict[str, Any], times: dict[str, list[float]], batch_size: int) -> None:
     """Throughputs and spread of a point from all of its timed calls."""
     timings = {kind: Timing(tuple(times[kind])) for kind in KINDS}
-    point.update(_summary(timings, batch_size, point["eval_seq_len"]))
+    point.update(_summary(timings, batch_size, point["seq_len"]))

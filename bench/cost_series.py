@@ -69,12 +69,12 @@ def cost_series(results: pd.DataFrame, architecture: str) -> CostSeries | None:
         best = max(
             groups,
             key=lambda g: (
-                g["eval_seq_len"].nunique(),
+                g["seq_len"].nunique(),
                 calls in g and g[calls].map(lambda cell: _samples(cell) is not None).all(),
                 g["d_model"].max() if "d_model" in g else 0,
             ),
         )
-        if best["eval_seq_len"].nunique() < 3:
+        if best["seq_len"].nunique() < 3:
             continue
         seconds = _seconds_by_length(best, kind, throughput)
         label = "training" if kind == "train" else kind
@@ -85,14 +85,14 @@ def cost_series(results: pd.DataFrame, architecture: str) -> CostSeries | None:
 def _seconds_by_length(rows: pd.DataFrame, kind: str, throughput: str) -> dict[int, np.ndarray]:
     column = f"{kind}_times_s"
     by_length = {}
-    for length, group in rows.groupby("eval_seq_len"):
+    for length, group in rows.groupby("seq_len"):
         found = [s for s in map(_samples, group.get(column, [])) if s is not None]
         by_length[int(length)] = np.concatenate(found) if found else None
     if all(v is not None for v in by_length.values()):
         return by_length
     # No per-call times: one median per length, seconds per sequence from throughput.
-    per_sequence = rows["eval_seq_len"] / pd.to_numeric(rows[throughput])
-    medians = per_sequence.groupby(rows["eval_seq_len"]).median()
+    per_sequence = rows["seq_len"] / pd.to_numeric(rows[throughput])
+    medians = per_sequence.groupby(rows["seq_len"]).median()
     return {int(length): np.array([value]) for length, value in medians.items()}
 
 

@@ -76,7 +76,7 @@ def run_log(record: dict[str, Any]) -> str:
     if metrics.get("val_accuracy") is not None:
         lines.append(f"validation accuracy {metrics['val_accuracy']:.4f}")
     for point in record.get("points", []):
-        where = f"length {point.get('eval_seq_len')}"
+        where = f"length {point.get('seq_len', point.get('eval_seq_len'))}"
         if point.get("needle_depth") is not None:
             where += f" depth {point['needle_depth']:g}"
         if point.get("status", "ok") != "ok":

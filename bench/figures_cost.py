@@ -56,9 +56,9 @@ def _cost_panel(
     data = ok_rows(rows)
     data = data[data[column] > 0]
     oom = rows[rows["status"] == "oom"]
-    lineplot(ax, data, "eval_seq_len", column, order, variants, estimator="median", errorbar=None)
+    lineplot(ax, data, "seq_len", column, order, variants, estimator="median", errorbar=None)
     log_axis(ax, "y", data[column], formatter, binary=binary, pad_below=0.15 if len(oom) else 0.0)
-    length_axis(ax, rows["eval_seq_len"] if lengths is None else lengths)
+    length_axis(ax, rows["seq_len"] if lengths is None else lengths)
     mark_oom(ax, oom)
     ax.set_xlabel("sequence length (tokens)")
 
@@ -130,7 +130,7 @@ def memory_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) 
             variants,
             format_bytes,
             binary=True,
-            lengths=rows["eval_seq_len"],
+            lengths=rows["seq_len"],
         )
         ax.set_title(f"{title} — {label}" if len(kinds) > 1 else title)
         ax.set_ylabel(f"peak memory ({label})")

@@ -197,7 +197,7 @@ def mark_oom(ax, lengths: pd.DataFrame) -> bool:
     transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
     archs = architecture_order(lengths["architecture"])
     for i, name in enumerate(archs):
-        xs = sorted(lengths.loc[lengths["architecture"] == name, "eval_seq_len"].unique())
+        xs = sorted(lengths.loc[lengths["architecture"] == name, "seq_len"].unique())
         ax.scatter(
             xs,
             [0.04 + 0.05 * i] * len(xs),

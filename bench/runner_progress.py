@@ -182,12 +182,12 @@ def outcome(record: dict[str, Any], log: Path | None = None) -> str:
         return f"{record.get('error', '')}{where} · {seconds}"
     points = [p for p in record.get("points", []) if p.get("status", "ok") == "ok"]
     if config["kind"] != "train":
-        longest = max(points, key=lambda p: p["eval_seq_len"], default=None)
+        longest = max(points, key=lambda p: p["seq_len"], default=None)
         if longest is None:
             return seconds
         rate = longest.get("prefill_tokens_per_s")
         rate = f"prefill {rate:.0f} tok/s" if rate is not None else "measured"
-        return f"{len(points)} lengths · {rate} @{longest['eval_seq_len']} · {seconds}"
+        return f"{len(points)} lengths · {rate} @{longest['seq_len']} · {seconds}"
     length = config["train"]["seq_len"]
     at_train = [p["accuracy"] for p in points if p.get("eval_seq_len") == length]
     accuracy = f"acc {sum(at_train) / len(at_train):.3f} @{length}" if at_train else "acc -"

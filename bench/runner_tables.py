@@ -186,7 +186,7 @@ def _cost_summary(results: pd.DataFrame) -> Table:
         "status",
     ):
         table.add_column(column)
-    for (arch, length), group in results.groupby(["architecture", "eval_seq_len"], sort=True):
+    for (arch, length), group in results.groupby(["architecture", "seq_len"], sort=True):
         table.add_row(
             arch,
             str(int(length)),

@@ -10,6 +10,7 @@ launcher. ``load(DIR)`` returns one row per (run, point); the columns are docume
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -188,7 +189,7 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     base.update(dotted)
     points = record.get("points") or [{"row_kind": "eval" if config["kind"] == "train" else "cost"}]
     rows = []
-    for point in points:
+    for point in map(_renamed, points):
         row = dict(base)
         row.update({k: v for k, v in point.items() if k != "timing_spread"})
         if point.get("status", "ok") != "ok":
@@ -196,6 +197,14 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             row["error"] = point.get("error", "")
         rows.append(row)
     return rows
+
+
+def _renamed(point: dict[str, Any]) -> dict[str, Any]:
+    """A point under today's names: a cost point's length is ``seq_len``. Records written
+    before December 2026 kept it as ``eval_seq_len``, though nothing is evaluated there."""
+    if point.get("row_kind") == "cost" and "eval_seq_len" in point and "seq_len" not in point:
+        return {("seq_len" if k == "eval_seq_len" else k): v for k, v in point.items()}
+    return point
 
 
 def _code_columns(code: dict[str, Any] | None) -> dict[str, Any]:
@@ -233,6 +242,7 @@ COLUMNS = [
     "error",
     "train_seq_len",
     "eval_seq_len",
+    "seq_len",
     "needle_depth",
     "accuracy",
     "exact_match",
@@ -273,6 +283,9 @@ COLUMNS = [
 ]
 
 
+_LENGTHS = ("eval_seq_len", "seq_len")  # an eval row's length; a cost row's
+
+
 def load(root: str | Path) -> pd.DataFrame:
     """One row per (run, point) for every run under ``root`` (see docs/results-schema.md)."""
     root = Path(root)
@@ -286,8 +299,8 @@ def load(root: str | Path) -> pd.DataFrame:
     rows = [row for record in read_runs(root) for row in record_rows(record)]
     frame = pd.DataFrame(rows)
     for column in COLUMNS:
-        if column not in frame:
-            frame[column] = pd.NA
+        if column not in frame:  # a length column stays numeric: NaN rather than pd.NA
+            frame[column] = math.nan if column in _LENGTHS else pd.NA
     extra = sorted(c for c in frame.columns if c not in COLUMNS)
     return frame[COLUMNS + extra]
 

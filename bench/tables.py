@@ -142,13 +142,13 @@ def cost_table(results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     ]
     if not cost.empty:
         ok = cost[cost["status"] == "ok"]
-        per_arch_lengths = ok.groupby("architecture")["eval_seq_len"].apply(set)
+        per_arch_lengths = ok.groupby("architecture")["seq_len"].apply(set)
         common = set.intersection(*per_arch_lengths) if len(per_arch_lengths) else set()
-        length = max(common) if common else ok["eval_seq_len"].min()
-        rows = ok[ok["eval_seq_len"] == length]
+        length = max(common) if common else ok["seq_len"].min()
+        rows = ok[ok["seq_len"] == length]
         table = rows.groupby("architecture")[metrics].median()
-        table["max_ok_len"] = ok.groupby("architecture")["eval_seq_len"].max()
-        failed = cost[cost["status"] != "ok"].groupby("architecture")["eval_seq_len"].min()
+        table["max_ok_len"] = ok.groupby("architecture")["seq_len"].max()
+        failed = cost[cost["status"] != "ok"].groupby("architecture")["seq_len"].min()
         table["first_failure"] = failed.reindex(table.index).map(
             lambda v: "" if pd.isna(v) else f"{format_length(v)}"
         )

@@ -84,7 +84,7 @@ def final_metrics(record: dict[str, Any]) -> dict[str, float]:
     for point in record.get("points", []):
         if point.get("status", "ok") != "ok":
             continue
-        length = point.get("eval_seq_len")
+        length = point.get("seq_len", point.get("eval_seq_len"))  # a cost point's, an eval point's
         keys = ("accuracy", "exact_match", "state_bytes")
         keys += ("train_tokens_per_s", "prefill_tokens_per_s", "decode_tokens_per_s")
         for key in keys:

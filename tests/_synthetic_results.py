@@ -173,6 +173,7 @@ def _eval_rows(
             row = dict(common)
             row.update(
                 eval_seq_len=eval_len,
+                seq_len=np.nan,  # a cost row's length
                 needle_depth=depth,
                 accuracy=acc,
                 exact_match=float(acc**8),
@@ -241,7 +242,8 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
         decode = 8 / (overhead / 4 + linear[architecture] * 8 + kv_read * length)
         row = dict(common)
         row.update(
-            eval_seq_len=length,
+            eval_seq_len=np.nan,  # nothing is evaluated: the length is seq_len
+            seq_len=length,
             train_tokens_per_s=8 * length / np.median(times["train"]),
             prefill_tokens_per_s=8 * length / np.median(times["prefill"]),
             decode_tokens_per_s=decode,

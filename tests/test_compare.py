@@ -247,7 +247,7 @@ def _cost_record(arch, seed, prefill):
         "error": "",
         "metrics": {"params": 1000},
         "points": [
-            {"row_kind": "cost", "eval_seq_len": length, "status": "ok",
+            {"row_kind": "cost", "seq_len": length, "status": "ok",
              "prefill_tokens_per_s": prefill * 64 / length, "state_bytes": 256}
             for length in (64, 128)
         ],
@@ -262,7 +262,7 @@ def test_cost_runs_compare_per_length_as_ratios(tmp_path, monkeypatch, capsys):
         store.write_run(tmp_path / "base", _cost_record("lstm", seed, 1000.0))
         store.write_run(tmp_path / "new", _cost_record("lstm", seed, 1000.0 * factor))
     result = compare.compare_folders(tmp_path / "base", tmp_path / "new")
-    assert result.cells["eval_seq_len"].tolist() == [64, 128]
+    assert result.cells["seq_len"].tolist() == [64, 128]
     geometric = math.exp(np.mean(np.log([1.9, 2.0, 2.1]))) - 1
     assert result.cells["prefill_tokens_per_s_delta"].tolist() == pytest.approx([geometric] * 2)
     assert [m.column for m in result.metrics] == ["prefill_tokens_per_s", "state_bytes"]

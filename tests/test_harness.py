@@ -166,7 +166,7 @@ def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
     assert record["status"] == "ok"
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]  # the progress bar moves per length
     points = record["points"]
-    assert [p["eval_seq_len"] for p in points] == [8, 16, 32, 64]
+    assert [p["seq_len"] for p in points] == [8, 16, 32, 64]
     assert all(p["row_kind"] == "cost" and p["train_tokens_per_s"] > 0 for p in points)
     assert points[-1]["state_bytes"] == 8 * points[0]["state_bytes"]  # attention: grows with L
 

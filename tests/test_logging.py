@@ -135,8 +135,8 @@ def test_outcome_of_a_cost_run_names_lengths_and_throughput():
         "config": {"kind": "cost", "train": {}},
         "metrics": {"wall_time_s": 2.0},
         "points": [
-            {"row_kind": "cost", "eval_seq_len": 64, "prefill_tokens_per_s": 900.0},
-            {"row_kind": "cost", "eval_seq_len": 128, "prefill_tokens_per_s": 1200.0},
+            {"row_kind": "cost", "seq_len": 64, "prefill_tokens_per_s": 900.0},
+            {"row_kind": "cost", "seq_len": 128, "prefill_tokens_per_s": 1200.0},
         ],
     }
     assert runner.outcome(record) == "2 lengths · prefill 1200 tok/s @128 · 2.0s"

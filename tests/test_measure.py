@@ -124,7 +124,9 @@ def test_cost_points_take_the_lengths_in_turn():
     for point in points:
         assert [len(point[f"{k}_times_s"]) for k in ("train", "prefill", "decode")] == [3, 3, 3]
         times = sorted(point["prefill_times_s"])
-        assert point["prefill_tokens_per_s"] == pytest.approx(2 * point["eval_seq_len"] / times[1])
+        assert point["prefill_tokens_per_s"] == pytest.approx(2 * point["seq_len"] / times[1])
+    assert [p["seq_len"] for p in points] == [8, 16, 32]
+    assert not any("eval_seq_len" in p for p in points)  # nothing is evaluated at a cost point
     # first pass short to long, then every length again, twice: repeats spread over the run
     first = seen.index(32)
     assert 8 in seen[first:] and 16 in seen[first:]

@@ -141,7 +141,7 @@ def _set_prefill(frame: pd.DataFrame, mask: pd.Series, seconds_at) -> None:
     """Prefill calls costing seconds_at(L) (2 % noise), and the throughput from them."""
     rng = np.random.default_rng(1)
     for index in frame.index[mask]:
-        length = frame.at[index, "eval_seq_len"]
+        length = frame.at[index, "seq_len"]
         calls = seconds_at(length) * rng.lognormal(0.0, 0.02, 10)
         frame.at[index, "prefill_times_s"] = list(calls)
         frame.at[index, "prefill_tokens_per_s"] = 8 * length / np.median(calls)
@@ -156,7 +156,8 @@ def test_claims_fail_when_the_data_says_so(results):
         frame, ok_cost & (frame["architecture"] == "rwkv"), lambda length: 1e-9 * length**2
     )
     # a recurrent block whose state grows
-    frame.loc[lstm, "state_bytes"] = frame.loc[lstm, "eval_seq_len"] * 64.0
+    length = frame["seq_len"].fillna(frame["eval_seq_len"])  # a cost row's, an eval row's
+    frame.loc[lstm, "state_bytes"] = length[lstm] * 64.0
     # an attention-free block that solves MQAR at the small width
     mqar_mamba = (frame["task"] == "mqar") & (frame["architecture"] == "mamba")
     frame.loc[mqar_mamba, "accuracy"] = 0.99

@@ -114,3 +114,38 @@ def test_a_run_log_is_written_whole_beside_its_run_file(tmp_path):
     with pytest.raises(TypeError):
         store.write_atomic(tmp_path / "runs" / "other.log", Unwritable())
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["feedbeef.log"]
+
+
+def _cost_record(config_hash: str, length_key: str) -> dict:
+    """A cost-only run measured at 64 and 128; its points keep the length under
+    ``length_key`` (``seq_len`` today, ``eval_seq_len`` before December 2026)."""
+    record = _record(
+        config_hash,
+        points=[
+            {"row_kind": "cost", length_key: length, "status": "ok", "prefill_tokens_per_s": 9.0}
+            for length in (64, 128)
+        ],
+    )
+    record["config"].update(kind="cost", task="none", task_config={}, train={}, eval={})
+    return record
+
+
+@pytest.mark.parametrize("length_key", ["seq_len", "eval_seq_len"], ids=["new", "old"])
+def test_a_cost_row_keeps_its_length_as_seq_len_in_new_and_old_records(tmp_path, length_key):
+    write_run(tmp_path, _cost_record("cost", length_key))
+    write_run(tmp_path, _record("trained"))
+    frame = load(tmp_path)
+    cost = frame[frame["row_kind"] == "cost"]
+    assert cost["seq_len"].tolist() == [64, 128]
+    assert cost["eval_seq_len"].isna().all()  # nothing was evaluated
+    evals = frame[frame["row_kind"] == "eval"]
+    assert sorted(evals["eval_seq_len"]) == [12, 20] and evals["seq_len"].isna().all()
+    on_disk = json.loads(store.run_path(tmp_path, "cost").read_text())["points"]
+    assert [p[length_key] for p in on_disk] == [64, 128]  # load renames; the file stays
+
+
+def test_lengths_no_row_has_are_missing_numbers(tmp_path):
+    write_run(tmp_path, _cost_record("cost", "seq_len"))
+    frame = load(tmp_path)
+    assert frame["eval_seq_len"].dtype == float and frame["eval_seq_len"].isna().all()
+    assert frame["seq_len"].tolist() == [64, 128]

@@ -20,7 +20,7 @@ def scaling_run(run, out: Path) -> dict:
     run_local([run], "scaling", out, lambda _run, record: records.append(record))
     record = records[0]
     keep = (
-        "eval_seq_len",
+        "seq_len",
         "status",
         "train_tokens_per_s",
         "prefill_tokens_per_s",
@@ -28,7 +28,7 @@ def scaling_run(run, out: Path) -> dict:
         "peak_memory_train_bytes",
     )
     points = [{k: p.get(k) for k in keep} for p in record.get("points") or []]
-    ok = [p["eval_seq_len"] for p in points if p["status"] == "ok"]
+    ok = [p["seq_len"] for p in points if p["status"] == "ok"]
     figures = {
         "status": record["status"],
         "points": points,
@@ -49,7 +49,7 @@ def scaling_report(out: Path) -> dict:
     written = make_plots(results, curves, out / "plots").written
     write_report(results, curves, out / "report.html")
     ok = results[results["status"] == "ok"]
-    longest = ok.groupby("architecture")["eval_seq_len"].max().to_dict()
+    longest = ok.groupby("architecture")["seq_len"].max().to_dict()
     return {
         "longest_ok": longest,
         "plots": sorted(written),
