@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
@@ -31,9 +30,7 @@ import architectures
 import tasks
 
 from .config import RunConfig
-from .measure import git_commit
-
-_SEQBENCH_DIR = Path(__file__).resolve().parent
+from .measure import git, git_commit
 
 
 def fingerprint(run: RunConfig) -> dict[str, Any]:
@@ -91,17 +88,8 @@ def changes(recorded: dict[str, Any], current: dict[str, Any], run: RunConfig) -
 
 def git_dirty() -> bool | None:
     """Whether seqbench's git tree has uncommitted changes to tracked files; None outside git."""
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=_SEQBENCH_DIR,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
 
 
 # --- internals -----------------------------------------------------------------------------

@@ -284,18 +284,24 @@ def state_at(
 # --- environment ---------------------------------------------------------------------------
 
 
-def git_commit() -> str:
+def git(*args: str, timeout: float = 10) -> str | None:
+    """Output of ``git ARGS`` run in seqbench's source tree; None outside git or on error."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=timeout,
             cwd=Path(__file__).resolve().parent,
         )
-        return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
-        return ""
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit() -> str:
+    """The commit seqbench runs from (short hash); empty outside git."""
+    return git("rev-parse", "--short", "HEAD") or ""
 
 
 def environment(device: torch.device | str) -> dict[str, str]:

@@ -73,7 +73,7 @@ def markdown_summary(results: pd.DataFrame, paper: list[Finding] = ()) -> str:
         lines.append("")
     lines += ["## Claims checked", "", *_claims_markdown(claims)]
     if findings:
-        lines += ["", "## Paper beside measurement", "", *_claims_markdown(findings)]
+        lines += ["", "## Paper beside measurement", "", _findings_markdown(findings)]
     return "\n".join(lines) + "\n"
 
 
@@ -87,6 +87,20 @@ def _claims_markdown(claims: list[Claim]) -> list[str]:
         if claim.method:
             lines.append(f"  - interval: {claim.method}")
     return lines
+
+
+def _findings_markdown(findings: list[Claim]) -> str:
+    """The papers' findings as one Markdown table: paper says / we measure / agrees?"""
+    rows = pd.DataFrame(
+        {
+            "": [f"({c.key})" for c in findings],
+            "finding": [c.statement for c in findings],
+            "paper says": [f"{c.paper}: {c.says}" for c in findings],
+            "we measure (95 % interval)": [c.evidence for c in findings],
+            "agrees?": [c.label for c in findings],
+        }
+    )
+    return tables.markdown_table(rows)
 
 
 # --------------------------------------------------------------------------- HTML

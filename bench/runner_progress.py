@@ -123,7 +123,9 @@ class Watch:
             self.progress.stop()
 
     def label(self, run: RunConfig) -> str:
-        extra = [f"{axis.rsplit('.', 1)[-1]}={setting(run, axis)}" for axis in self.axes]
+        values = {axis: setting(run, axis) for axis in self.axes}
+        # An axis another grid of the sweep varies, and this run leaves unset, is not news.
+        extra = [f"{a.rsplit('.', 1)[-1]}={v}" for a, v in values.items() if v not in (None, "-")]
         return " · ".join([run.label(), *extra])
 
     def start(self, run: RunConfig) -> None:

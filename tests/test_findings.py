@@ -213,3 +213,19 @@ def test_paper_presets_carry_their_papers_numbers(name):
     declared = papers.parse(sweep.config.paper)
     assert declared, f"{name} declares no [[paper]] findings"
     assert all(f.says and f.source and f.setting for f in declared)
+
+
+def test_a_run_is_labelled_by_the_axes_it_sets(tmp_path):
+    from rich.console import Console
+
+    from bench.runner_progress import Watch
+
+    raw = two_grids()
+    raw["grid"][0]["model.params"] = [20_000]
+    raw["grid"][0]["model.params_tolerance"] = [0.2]
+    sweep = build_sweep(raw)
+    watch = Watch(sweep, sweep.runs, tmp_path, Console(file=None, force_terminal=False))
+    labels = {(r.task, r.train.lr): watch.label(r) for r in sweep.runs if r.architecture == "lstm"}
+    assert "params=20000" in labels[("copy", 3e-3)]
+    # the induction grid sets neither params nor its tolerance: its label does not say None
+    assert "lr=0.001" in labels[("induction", 1e-3)] and "params" not in labels[("induction", 1e-3)]
