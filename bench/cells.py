@@ -86,7 +86,7 @@ def prepare(results: pd.DataFrame) -> pd.DataFrame:
     differing = varying(results)
     select = [axis for axis in declared_selection(results) if axis in differing]
     keep = [c for c in differing if c not in select]
-    results["variant"] = _labels(results, keep)
+    results["variant"] = _cell_labels(results, keep)
     results["selected"] = ""
     if select:
         results = _apply_selection(results, select)
@@ -169,11 +169,52 @@ def _labels(results: pd.DataFrame, columns: list[str]) -> pd.Series:
     return parts.astype(str)
 
 
+# Which of two settings that follow from each other a label keeps: the one set in
+# training (train.seq_len, not the eval.seq_lens or l_max laid out from it); and the order
+# a label shows its settings in.
+_KEEP_ORDER = ("train.", "model.", "task.", "eval.", "measure.")
+_SHOW_ORDER = ("model.", "task.", "train.", "eval.", "measure.")
+
+
+def _rank(column: str, order: tuple[str, ...]) -> int:
+    return next((i for i, p in enumerate(order) if column.startswith(p)), len(order))
+
+
+def _cell_labels(results: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Each row's variant: the settings that differ between the cells of its own
+    architecture and task, not those that differ only between tasks (a sweep of several
+    experiments trains each task at its own length). A setting that follows from one
+    already named (``eval.seq_lens`` defaulting to the training length, ``l_max`` laid out
+    over it) is left out, since it splits no cell the named one does not."""
+    labels = pd.Series("", index=results.index, dtype=object)
+    runs = results.drop_duplicates("config_hash")
+    ordered = sorted(columns, key=lambda c: _rank(c, _KEEP_ORDER))  # stable within a section
+    for (architecture, task), group in runs.groupby(["architecture", "task"], dropna=False):
+        values = group[ordered].map(_hashable) if ordered else group[[]]
+        named: list[str] = []
+        for column in ordered:
+            if values[column].nunique(dropna=False) < 2:
+                continue
+            if any(_follows(values, column, other) for other in named):
+                continue
+            named.append(column)
+        rows = (results["architecture"] == architecture) & (results["task"] == task)
+        named.sort(key=lambda c: _rank(c, _SHOW_ORDER))
+        labels[rows] = _labels(results[rows], named)
+    return labels
+
+
+def _follows(values: pd.DataFrame, column: str, other: str) -> bool:
+    """Whether ``column`` is a function of ``other`` over these runs."""
+    pairs = values[[other, column]].astype(str).drop_duplicates()
+    return not pairs[other].duplicated().any()
+
+
 def _with_variants(results: pd.DataFrame) -> pd.DataFrame:
     results = results.copy()
     select = declared_selection(results)
     keep = [c for c in varying(results) if c not in select]
-    results["variant"] = _labels(results, keep)
+    results["variant"] = _cell_labels(results, keep)
     return results
 
 

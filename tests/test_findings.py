@@ -229,3 +229,28 @@ def test_a_run_is_labelled_by_the_axes_it_sets(tmp_path):
     assert "params=20000" in labels[("copy", 3e-3)]
     # the induction grid sets neither params nor its tolerance: its label does not say None
     assert "lr=0.001" in labels[("induction", 1e-3)] and "params" not in labels[("induction", 1e-3)]
+
+
+def test_a_cell_is_labelled_by_what_differs_within_its_own_task():
+    from bench import cells
+
+    def row(config_hash, task, seq_len, seed=0):
+        return {
+            "config_hash": config_hash,
+            "architecture": "monarch",
+            "task": task,
+            "seed": seed,
+            "row_kind": "eval",
+            "status": "ok",
+            "train.seq_len": seq_len,
+            "eval.seq_lens": f"[{seq_len}]",  # follows from the training length
+            "model.l_max": seq_len,  # ... and so does the filter's layout
+            "model.d_model": 64,
+        }
+
+    frame = pd.DataFrame(
+        [row("a", "mqar", 32), row("b", "mqar", 64), row("c", "copy", 34), row("d", "copy", 34, 1)]
+    )
+    variants = cells.prepare(frame).set_index("config_hash")["variant"]
+    # the lengths split MQAR's cells; copy trains at one length, so its cell needs no label
+    assert variants.to_dict() == {"a": "seq_len=32", "b": "seq_len=64", "c": "", "d": ""}
