@@ -92,3 +92,22 @@ def load(root: Path) -> list[Finding]:
     """The findings saved with the results in ``root`` (none if the sweep declared none)."""
     path = Path(root) / FILE
     return parse(json.loads(path.read_text())) if path.is_file() else []
+
+
+def check_against_grids(findings: list[Finding], grids: list[dict[str, Any]]) -> None:
+    """Each finding (and what it compares with) names an architecture and a task some
+    grid runs; a ValueError names the first that does not."""
+    for number, finding in enumerate(findings, 1):
+        for selector in (finding.model_dump(), finding.than or {}):
+            for key in ("architecture", "task"):
+                value = selector.get(key, getattr(finding, key))
+                if not any(value in listed(grid.get(key)) for grid in grids):
+                    raise ValueError(
+                        f"paper #{number} names {key} {value!r}, which no grid runs; "
+                        f"add it to a grid or fix the name"
+                    )
+
+
+def listed(values: Any) -> list[Any]:
+    """A grid axis as a list (a single value is an axis of one)."""
+    return values if isinstance(values, list) else [] if values is None else [values]

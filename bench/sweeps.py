@@ -178,7 +178,7 @@ def build_sweep(raw: dict[str, Any], check_device: bool = True) -> Sweep:
                 f'add it to [grid], e.g. "{axis}" = [1e-3, 3e-3]'
             )
     for grid in config.grids:  # a grid axis would silently beat a per-task table
-        grid_tasks = _listed(grid.get("task"))
+        grid_tasks = papers.listed(grid.get("task"))
         for axis in grid:
             section, _, key = axis.partition(".")
             for table_name, table in getattr(config, section, {}).items() if key else ():
@@ -202,22 +202,9 @@ def build_sweep(raw: dict[str, Any], check_device: bool = True) -> Sweep:
 def _check_findings(config: SweepConfig) -> None:
     """The sweep's ``[[paper]]`` tables are well formed and name runs the grid makes."""
     try:
-        declared = papers.parse(config.paper)
+        papers.check_against_grids(papers.parse(config.paper), config.grids)
     except ValueError as error:
         raise SweepConfigError(str(error)) from None
-    for number, finding in enumerate(declared, 1):
-        for selector in (finding.model_dump(), finding.than or {}):
-            for key in ("architecture", "task"):
-                value = selector.get(key, getattr(finding, key))
-                if not any(value in _listed(grid.get(key)) for grid in config.grids):
-                    raise SweepConfigError(
-                        f"paper #{number} names {key} {value!r}, which no grid runs; "
-                        f"add it to a grid or fix the name"
-                    )
-
-
-def _listed(values: Any) -> list[Any]:
-    return values if isinstance(values, list) else [] if values is None else [values]
 
 
 def _several(values: Any) -> bool:
