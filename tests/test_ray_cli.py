@@ -5,6 +5,12 @@ These live apart from test_ray.py so that no in-process Ray cluster (that module
 fixture) shares the 2 CPUs with the cluster each subprocess starts. Output goes to files
 and the tests wait for the seqbench process itself, never for pipes that Ray's own
 processes may hold open a little longer; every process group is killed at the end.
+
+seqbench starts as a user's terminal starts it, with Ctrl-C's default action: a process
+inherits an *ignored* SIGINT from its parent, and a test suite run as a background job
+(``pytest &``, many CI runners) has one. Inherited, it made the Ctrl-C test wait out its
+timeout while seqbench, ignoring the signal, kept running: the flaky failure of issue
+#17, which was never about load.
 """
 
 import contextlib
@@ -24,6 +30,12 @@ from bench.sweeps import build_sweep
 pytest.importorskip("ray")
 
 REPO = Path(__file__).resolve().parents[1]
+# ``python -m bench.cli ARGS`` with SIGINT raising KeyboardInterrupt, whatever the parent
+# ignored (see the module docstring).
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'seqbench'; runpy.run_module('bench.cli', run_name='__main__')"
+)
 
 
 class Seqbench:
@@ -34,7 +46,7 @@ class Seqbench:
         self._out = open(folder / "stdout.txt", "w+")  # noqa: SIM115 (closed in finish)
         self._err = open(folder / "stderr.txt", "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.cli", *map(str, args)],
+            [sys.executable, "-c", _AS_FROM_A_TERMINAL, *map(str, args)],
             cwd=REPO,
             stdout=self._out,
             stderr=self._err,
