@@ -297,7 +297,11 @@ def render_html(
         claims,
     )
     if findings:
-        counts = ", ".join(f"{n} {verdict}" for verdict, n in agreement_counts(findings).items())
+        plural = {AGREES: "agree", DISAGREES: "disagree"}  # "9 agree, 2 disagree, ..."
+        counts = ", ".join(
+            f"{n} {plural.get(verdict, verdict)}"
+            for verdict, n in agreement_counts(findings).items()
+        )
         out += _claims_html(
             "papers",
             "Paper beside measurement",

@@ -154,6 +154,7 @@ def test_findings_travel_with_the_results_into_the_report(tmp_path):
     page = report.render_html(results, synthetic.curves(results), paper=declared)
     assert "Paper beside measurement" in page and "<th>agrees?</th>" in page
     assert page.count("<td class='holds'>agrees</td>") == 2
+    assert "scaled one (mean over seeds" in page and " 2 agree." in page  # the tally
     assert "Gu &amp; Dao 2023 (Mamba), Table 1: Mamba 99.8%" in page
     assert "Paper beside measurement" not in report.render_html(results, None)
     assert "## Paper beside measurement" in report.markdown_summary(results, declared)
