@@ -22,6 +22,7 @@ import pandas as pd
 
 from bench import cells, plots
 from bench.cost_series import cost_series
+from bench.papers import SOLVED  # one threshold for claims and papers' findings
 from bench.plots import check_results, format_bytes, format_length
 from bench.verdicts import (
     FAILS,
@@ -29,7 +30,6 @@ from bench.verdicts import (
     INCONCLUSIVE,
     L2_PRESENT,
     LEVEL,
-    SOLVED,
     UNKNOWN,
     Claim,
     Interval,

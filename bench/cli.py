@@ -17,7 +17,7 @@ from rich.table import Table
 import architectures
 import tasks
 
-from . import cli_results, papers, store
+from . import cli_results, store
 from .cli_common import UsageError, console, err_console
 from .config import SweepConfigError
 from .sweeps import load_sweep, preset_description, presets
@@ -221,8 +221,6 @@ def run(
     sweep = load_sweep(source, set_ or [], device, check_device=not ray)
     out = out or Path("results") / sweep.name
     trackers = [] if dry_run else open_trackers([t.value for t in log or []], out, sweep.name)
-    if not dry_run:  # what the papers report travels with the results, for the report
-        papers.save(out, papers.parse(sweep.config.paper))
     ray_options = None
     if ray:
         ray_options = {

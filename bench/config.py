@@ -228,6 +228,8 @@ class Sweep:
     name: str
     runs: list[RunConfig]
     config: SweepConfig
+    # The [[paper]] tables, validated (bench.papers.Finding); saved beside the results.
+    findings: list[Any] = field(default_factory=list)
 
     @property
     def select(self) -> list[str]:

@@ -15,6 +15,7 @@ validation data.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,7 @@ def check_findings(results: pd.DataFrame, findings: list[Finding]) -> list[Claim
 
 
 def agreement_counts(claims: list[Claim]) -> dict[str, int]:
-    """How many findings agree, disagree, ... (for the report's summary line)."""
-    values, counts = np.unique([c.verdict for c in claims], return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+    """How many findings agree, disagree, ... (for the report's tally), in that order."""
+    counts = Counter(claim.verdict for claim in claims)
+    order = (AGREES, DISAGREES, INCONCLUSIVE, NOT_COMPARABLE, UNKNOWN)
+    return {verdict: counts[verdict] for verdict in order if counts[verdict]}

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from . import papers
 from .config import Sweep
 from .launch import changed_runs, run_local, split_done
 from .runner_progress import Eta, Watch, duration, outcome
@@ -77,6 +78,19 @@ def execute_sweep(
         soft_wrap=True,
     )
     watch = Watch(sweep, pending, out, console, trackers)
+    kept: list[bool] = []
+
+    def keep_findings() -> None:
+        """What the sweep's papers report goes beside its runs, with the first of them
+        (so a sweep that fails to start leaves nothing, and a killed one keeps it)."""
+        if not kept:
+            papers.save(out, sweep.findings)
+            kept.append(True)
+
+    def record(run: Any, result: dict[str, Any]) -> None:
+        keep_findings()
+        watch.record(run, result)
+
     if ray_options is None:
         run_all, options = run_local, {"on_start": watch.start}
     else:
@@ -86,14 +100,14 @@ def execute_sweep(
     interrupted = False
     with watch:
         try:
-            run_all(
-                pending, sweep.name, out, watch.record, watch.step, select=sweep.select, **options
-            )
+            run_all(pending, sweep.name, out, record, watch.step, select=sweep.select, **options)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             for tracker in trackers:
                 tracker.close()
+            if done or kept:  # a resumed sweep with nothing left to run still keeps them
+                keep_findings()
     if interrupted:
         console.print(
             f"[yellow]interrupted[/yellow]: finished runs are kept in {escape(str(out))}; "

@@ -189,22 +189,24 @@ def build_sweep(raw: dict[str, Any], check_device: bool = True) -> Sweep:
                         f"{section}.{table_name}.{key} is shadowed by the grid axis {axis!r}, "
                         f"which wins for every task; remove one of them"
                     )
-    _check_findings(config)
+    findings = _findings(config)
     runs = [_run_config(config, point, device) for point in expand_grid(config)]
     if not runs:
         raise SweepConfigError("the grid is empty: every axis in [grid] needs at least one value")
     for run in runs:
         validate_run(run)
     unique = list({run.hash: run for run in runs}.values())
-    return Sweep(config.name, unique, config)
+    return Sweep(config.name, unique, config, findings)
 
 
-def _check_findings(config: SweepConfig) -> None:
-    """The sweep's ``[[paper]]`` tables are well formed and name runs the grid makes."""
+def _findings(config: SweepConfig) -> list[papers.Finding]:
+    """The sweep's ``[[paper]]`` tables, checked well formed and naming runs a grid makes."""
     try:
-        papers.check_against_grids(papers.parse(config.paper), config.grids)
+        findings = papers.parse(config.paper)
+        papers.check_against_grids(findings, config.grids)
     except ValueError as error:
         raise SweepConfigError(str(error)) from None
+    return findings
 
 
 def _several(values: Any) -> bool:

@@ -38,7 +38,6 @@ LEVEL = 0.95
 RESAMPLES = 2000
 MIN_REPEATS = 3  # per length, for a bootstrap over repeats
 L2_PRESENT = 0.01  # an L² term below 1 % of the linear one at the longest length is absent
-SOLVED = 0.9  # token accuracy at or above which a task counts as solved
 
 
 @dataclass(frozen=True)

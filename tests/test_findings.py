@@ -255,3 +255,27 @@ def test_a_cell_is_labelled_by_what_differs_within_its_own_task():
     variants = cells.prepare(frame).set_index("config_hash")["variant"]
     # the lengths split MQAR's cells; copy trains at one length, so its cell needs no label
     assert variants.to_dict() == {"a": "seq_len=32", "b": "seq_len=64", "c": "", "d": ""}
+
+
+def test_findings_are_kept_with_the_first_run_and_not_by_a_sweep_that_never_starts(
+    tmp_path, monkeypatch
+):
+    from rich.console import Console
+
+    from bench import runner
+
+    quiet = Console(file=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    sweep = build_sweep(tiny(paper=[{**PAPER, "architecture": "lstm", "task": "copy"}]))
+    assert [f.claim for f in sweep.findings] == [PAPER["claim"]]
+
+    def no_cluster(*args, **kwargs):
+        raise RuntimeError("cannot reach the cluster")
+
+    monkeypatch.setattr(runner, "run_local", no_cluster)
+    with pytest.raises(RuntimeError):
+        runner.execute_sweep(sweep, tmp_path / "failed", console=quiet)
+    assert not (tmp_path / "failed").exists()  # nothing half-written
+    monkeypatch.undo()
+
+    runner.execute_sweep(sweep, tmp_path / "ok", console=quiet)
+    assert papers.load(tmp_path / "ok") == sweep.findings
