@@ -5,6 +5,7 @@ from .layers import SwiGLU
 from .model import SequenceModel
 from .registry import (
     available,
+    built_in,
     config_fields,
     create,
     get,
@@ -23,6 +24,7 @@ __all__ = [
     "State",
     "SwiGLU",
     "available",
+    "built_in",
     "config_fields",
     "create",
     "get",

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from seqbench import UserError
+
 # A block's recurrent state: named tensors, each with the batch as its first dimension.
 # Each tensor either keeps its size or grows by a fixed amount per token along one
 # dimension (a KV cache, an input history): the harness relies on this to build the
@@ -30,7 +32,7 @@ State = dict[str, Tensor]
 BACKENDS = ("auto", "torch", "cuda")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A user-facing mistake in an architecture name or setting (one line, with a hint)."""
 
 

@@ -9,6 +9,7 @@ from .base import IGNORE, Batch, Task, TaskConfig, TaskConfigError, require
 from .metrics import score
 from .registry import (
     available,
+    built_in,
     config_fields,
     create,
     get,
@@ -25,6 +26,7 @@ __all__ = [
     "TaskConfig",
     "TaskConfigError",
     "available",
+    "built_in",
     "config_fields",
     "create",
     "get",

@@ -22,10 +22,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from seqbench import UserError
+
 IGNORE = -100  # target at positions that are not scored
 
 
-class TaskConfigError(ValueError):
+class TaskConfigError(UserError):
     """A user-facing mistake in a task name, setting or sampling request (one line)."""
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from bench.cli import main
+from bench.cli.app import main
 
 
 def seqbench(monkeypatch, capsys, *args):

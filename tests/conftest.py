@@ -1,5 +1,14 @@
+"""Shared set-up: the helper modules beside this file (``_tiny``, ``_cli``,
+``_synthetic_results``) are importable from every test folder, GPU tests skip without
+CUDA, and every test starts from seed 0."""
+
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,8 +20,8 @@ import torch
 import architectures
 from architectures import _fused
 from architectures.contract import randomize
+from bench.run import measure
 
-from .. import measure
 from .capabilities import required_import
 from .journal import Failed, Skip
 

@@ -14,8 +14,8 @@ from rich.table import Table
 
 import architectures
 from architectures import _fused
+from bench.run import measure
 
-from .. import measure
 from .journal import Failed, Skip
 
 PACKAGES = ("mamba-ssm", "causal-conv1d", "fla-core", "triton", "mambapy")

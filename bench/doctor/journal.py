@@ -20,7 +20,8 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from .. import measure, store
+from bench import store
+from bench.run import measure
 
 
 class Skip(Exception):

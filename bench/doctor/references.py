@@ -12,8 +12,8 @@ from collections.abc import Callable
 import torch
 
 from architectures import _fused
+from bench.run import measure
 
-from .. import measure
 from .blocks import DTYPES, block_inputs, compare, forward_backward, make_block, true_fp32
 from .journal import Skip
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import store
+from bench import store
+
 from .journal import Failed, Journal, Skip
 
 SCALING_LENGTHS = (1024, 4096, 16384, 65536)
 
 
 def scaling_run(run, out: Path) -> dict:
-    from ..launch import run_local
+    from bench.launch.local import run_local
 
     records = []
     run_local([run], "scaling", out, lambda _run, record: records.append(record))
@@ -40,8 +41,8 @@ def scaling_run(run, out: Path) -> dict:
 
 
 def scaling_report(out: Path) -> dict:
-    from ..plots import make_plots
-    from ..report import write_report
+    from bench.plots.figures import make_plots
+    from bench.report.html import write_report
 
     results, curves = store.load(out), store.load_curves(out)
     if results.empty:
@@ -65,7 +66,7 @@ def scaling_checks(journal: Journal, out: Path, lengths: tuple[int, ...]) -> Non
 
     def plan() -> dict:
         nonlocal sweep
-        from ..sweeps import load_sweep
+        from bench.sweep.load import load_sweep
 
         # A length projected to take longer than this is not attempted, nor are longer ones.
         per_length = max(5.0, min(30.0, (journal.deadline - time.monotonic()) / 12))

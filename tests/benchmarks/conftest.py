@@ -12,7 +12,7 @@ import platform
 import pytest
 import torch
 
-from bench.measure import keep_freed_memory
+from bench.run.measure import keep_freed_memory
 
 torch.set_num_threads(int(os.environ.get("SEQBENCH_THREADS", "2")))
 CPU_ALLOCATOR = keep_freed_memory()  # as `seqbench run` measures: no page fault per large tensor

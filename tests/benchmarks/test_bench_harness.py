@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.sweeps import build_sweep
-from bench.train import train
+from bench.run.train import train
+from bench.sweep.load import build_sweep
 
 STEPS = 60
 RAW = {

@@ -1,0 +1,5 @@
+"""``python -m bench.cli``: the ``seqbench`` command."""
+
+from bench.cli.app import main
+
+main()

@@ -1,0 +1,280 @@
+"""Which runs belong together: cells, declared selection, and how a cell is labelled.
+
+A *cell* is every run of one architecture on one task whose configs agree on everything
+but the seed; its seeds give the interval. Averaging across anything else (a learning
+rate, a state size, two sweeps or two code versions copied into one folder) would mix
+different experiments, so every table and figure groups by cell (docs/design.md,
+"Comparison protocol").
+
+    results = cells.prepare(store.load(DIR))
+
+adds two columns to the results table:
+
+- ``variant``: what sets the cell apart from the other cells of its architecture and task,
+  e.g. ``"d_state=8"`` or ``"sweep=quick, commit=1a2b3c4"``; empty when nothing does;
+- ``selected``: for a sweep that declares ``select = ["train.lr"]``, the value kept for
+  this cell (``"lr=0.003"``); the other values' runs are dropped from the table. The
+  choice is the best mean **validation** accuracy over seeds (``val_accuracy``, measured
+  on a set drawn apart from the reported evaluation set), so the reported numbers never
+  choose their own winner. ``selections(results)`` shows every candidate's score.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from seqbench import UserError
+
+# Config columns (dotted, from ``bench.store``) that can tell two runs apart.
+_SETTING_PREFIXES = ("model.", "task.", "train.", "eval.", "measure.")
+# Where a run came from: never averaged across (another sweep, commit or machine).
+_PROVENANCE = {
+    "sweep": "sweep",
+    "git_commit": "commit",
+    "device_name": "device",
+    "code_block": "block code",  # the block's source digest (bench.fingerprint)
+    "code_task": "task code",
+}
+# Keys that never make two runs different experiments.
+_NOT_A_SETTING = {"train.log_every"}
+SELECTION_METRIC = "val_accuracy"
+
+
+class CellError(UserError):
+    """Results that cannot be grouped or selected as asked; one line for people."""
+
+
+def setting_columns(results: pd.DataFrame) -> list[str]:
+    """The dotted config columns of the results table, and the provenance columns."""
+    settings = [
+        c for c in results.columns if c.startswith(_SETTING_PREFIXES) and c not in _NOT_A_SETTING
+    ]
+    return settings + [c for c in _PROVENANCE if c in results.columns]
+
+
+def varying(results: pd.DataFrame) -> list[str]:
+    """Setting and provenance columns that differ between runs of one architecture on one
+    task (the seed excepted): each of them splits cells."""
+    runs = results.drop_duplicates("config_hash")
+    out = []
+    for column in setting_columns(runs):
+        values = runs[column].map(_hashable)
+        counts = values.groupby([runs["architecture"], runs["task"]]).nunique(dropna=False)
+        if (counts > 1).any():
+            out.append(column)
+    return out
+
+
+def declared_selection(results: pd.DataFrame) -> list[str]:
+    """The axes the sweeps behind these results declared to select over."""
+    if "select" not in results.columns:
+        return []
+    axes: list[str] = []
+    for text in results["select"].dropna().unique():
+        for axis in json.loads(text) if isinstance(text, str) and text else []:
+            if axis not in axes:
+                axes.append(axis)
+    return axes
+
+
+def prepare(results: pd.DataFrame) -> pd.DataFrame:
+    """The results with ``variant`` and ``selected`` columns, selection applied. Idempotent."""
+    if "variant" in results.columns and "selected" in results.columns:
+        return results
+    results = results.copy()
+    differing = varying(results)
+    select = [axis for axis in declared_selection(results) if axis in differing]
+    keep = [c for c in differing if c not in select]
+    results["variant"] = _cell_labels(results, keep)
+    results["selected"] = ""
+    if select:
+        results = _apply_selection(results, select)
+    return results
+
+
+def selections(results: pd.DataFrame) -> pd.DataFrame:
+    """Every candidate of every selected cell: architecture, task, variant, candidate,
+    mean validation accuracy, seeds, and whether it was chosen. Empty without selection."""
+    results = results if "variant" in results.columns else _with_variants(results)
+    select = [a for a in declared_selection(results) if a in results.columns]
+    columns = ["architecture", "task", "variant", "candidate", SELECTION_METRIC, "seeds", "chosen"]
+    if not select:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (arch, task, variant), cell in _trained_runs(results).groupby(
+        ["architecture", "task", "variant"], dropna=False, sort=True
+    ):
+        scores = _candidate_scores(cell, select)
+        best = _best(scores)
+        for candidate, (score, seeds) in scores.items():
+            rows.append(
+                {
+                    "architecture": arch,
+                    "task": task,
+                    "variant": variant,
+                    "candidate": _candidate_label(select, candidate),
+                    SELECTION_METRIC: score,
+                    "seeds": seeds,
+                    "chosen": candidate == best,
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def seed_count(group: pd.DataFrame) -> str:
+    """``"ok/total"`` distinct seeds of one cell."""
+    ok = group.loc[group["status"] == "ok", "seed"].nunique()
+    return f"{ok}/{group['seed'].nunique()}"
+
+
+# --- internals -----------------------------------------------------------------------------
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA:
+        return None
+    return value
+
+
+def _short(column: str) -> str:
+    if column in _PROVENANCE:
+        return _PROVENANCE[column]
+    return column.split(".", 1)[1] if "." in column else column
+
+
+def _format(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return text[:7] if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def _labels(results: pd.DataFrame, columns: list[str]) -> pd.Series:
+    if not columns:
+        return pd.Series("", index=results.index)
+    short = [_short(c) for c in columns]
+    if len(set(short)) < len(short):  # two sections share a key name: keep the prefix
+        short = columns
+    parts = results[columns].apply(
+        lambda row: ", ".join(
+            f"{name}={_format(_hashable(row[c]))}" for name, c in zip(short, columns, strict=True)
+        ),
+        axis=1,
+    )
+    return parts.astype(str)
+
+
+# Which of two settings that follow from each other a label keeps: the one set in
+# training (train.seq_len, not the eval.seq_lens or l_max laid out from it); and the order
+# a label shows its settings in.
+_KEEP_ORDER = ("train.", "model.", "task.", "eval.", "measure.")
+_SHOW_ORDER = ("model.", "task.", "train.", "eval.", "measure.")
+
+
+def _rank(column: str, order: tuple[str, ...]) -> int:
+    return next((i for i, p in enumerate(order) if column.startswith(p)), len(order))
+
+
+def _cell_labels(results: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Each row's variant: the settings that differ between the cells of its own
+    architecture and task, not those that differ only between tasks (a sweep of several
+    experiments trains each task at its own length). A setting that follows from one
+    already named (``eval.seq_lens`` defaulting to the training length, ``l_max`` laid out
+    over it) is left out, since it splits no cell the named one does not."""
+    labels = pd.Series("", index=results.index, dtype=object)
+    runs = results.drop_duplicates("config_hash")
+    ordered = sorted(columns, key=lambda c: _rank(c, _KEEP_ORDER))  # stable within a section
+    for (architecture, task), group in runs.groupby(["architecture", "task"], dropna=False):
+        values = group[ordered].map(_hashable) if ordered else group[[]]
+        named: list[str] = []
+        for column in ordered:
+            if values[column].nunique(dropna=False) < 2:
+                continue
+            if any(_follows(values, column, other) for other in named):
+                continue
+            named.append(column)
+        rows = (results["architecture"] == architecture) & (results["task"] == task)
+        named.sort(key=lambda c: _rank(c, _SHOW_ORDER))
+        labels[rows] = _labels(results[rows], named)
+    return labels
+
+
+def _follows(values: pd.DataFrame, column: str, other: str) -> bool:
+    """Whether ``column`` is a function of ``other`` over these runs."""
+    pairs = values[[other, column]].astype(str).drop_duplicates()
+    return not pairs[other].duplicated().any()
+
+
+def _with_variants(results: pd.DataFrame) -> pd.DataFrame:
+    results = results.copy()
+    select = declared_selection(results)
+    keep = [c for c in varying(results) if c not in select]
+    results["variant"] = _cell_labels(results, keep)
+    return results
+
+
+def _trained_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per training run (eval rows; cost-only runs have nothing to select on)."""
+    rows = results[results["row_kind"] == "eval"]
+    return rows.drop_duplicates("config_hash")
+
+
+def _candidate_scores(cell: pd.DataFrame, select: list[str]) -> dict[tuple, tuple[float, int]]:
+    """Candidate values -> (mean validation accuracy over its ok seeds, ok seeds)."""
+    if SELECTION_METRIC not in cell.columns or cell[SELECTION_METRIC].isna().all():
+        raise CellError(
+            f"cannot select over {', '.join(select)}: these runs carry no {SELECTION_METRIC} "
+            "(recorded by an older seqbench); run the sweep again with --rerun"
+        )
+    out: dict[tuple, tuple[float, int]] = {}
+    keys = cell[select].map(_hashable)
+    for candidate, group in cell.groupby([keys[c] for c in select], dropna=False, sort=True):
+        candidate = candidate if isinstance(candidate, tuple) else (candidate,)
+        ok = group[(group["status"] == "ok")][SELECTION_METRIC].dropna()
+        out[candidate] = (float(ok.mean()) if len(ok) else math.nan, len(ok))
+    return out
+
+
+def _best(scores: dict[tuple, tuple[float, int]]) -> tuple | None:
+    """Highest mean validation accuracy; ties go to the first candidate in sorted order.
+    A candidate whose seeds all failed (diverged, out of memory) cannot win."""
+    finite = {k: v for k, v in scores.items() if not math.isnan(v[0])}
+    if not finite:
+        return None
+    return max(finite, key=lambda k: finite[k][0])
+
+
+def _candidate_label(select: list[str], candidate: tuple) -> str:
+    return ", ".join(
+        f"{_short(axis)}={_format(value)}" for axis, value in zip(select, candidate, strict=True)
+    )
+
+
+def _apply_selection(results: pd.DataFrame, select: list[str]) -> pd.DataFrame:
+    keep_hashes: set[str] = set()
+    chosen_label: dict[str, str] = {}
+    runs = _trained_runs(results)
+    for _, cell in runs.groupby(["architecture", "task", "variant"], dropna=False):
+        best = _best(_candidate_scores(cell, select))
+        keys = cell[select].map(_hashable)
+        if best is None:  # every candidate failed: keep them all, visibly unselected
+            keep_hashes |= set(cell["config_hash"])
+            continue
+        mask = pd.Series(True, index=cell.index)
+        for axis, value in zip(select, best, strict=True):
+            mask &= keys[axis].map(lambda v, value=value: v == value)
+        label = _candidate_label(select, best)
+        for config_hash in cell.loc[mask, "config_hash"]:
+            keep_hashes.add(config_hash)
+            chosen_label[config_hash] = label
+    is_cost = results["row_kind"] != "eval"
+    kept = results[is_cost | results["config_hash"].isin(keep_hashes)].copy()
+    kept["selected"] = kept["config_hash"].map(chosen_label).fillna("")
+    return kept
