@@ -284,7 +284,3 @@ def doctor(
 
 for _command in (cli_results.plot, cli_results.report, cli_results.compare, cli_results.export):
     app.command()(_command)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bench.sweep import papers
 from seqbench import UserError
 
 if TYPE_CHECKING:
-    from bench.sweep import papers
-from bench.sweep.config import RunConfig
-from bench.sweep.papers import Finding
+    from bench.sweep.config import RunConfig
+    from bench.sweep.papers import Finding
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "oom", "diverged")  # how a run ended

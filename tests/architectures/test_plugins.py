@@ -45,7 +45,9 @@ def fresh_registry(monkeypatch):
 
 def fake_entry_points(monkeypatch, **value_by_name):
     eps = [EntryPoint(name=n, value=v, group=GROUP) for n, v in value_by_name.items()]
-    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == GROUP else [])
+    monkeypatch.setattr(
+        "seqbench.registry.entry_points", lambda group: eps if group == GROUP else []
+    )
 
 
 # --- the example plugin, installed ---------------------------------------------------------
