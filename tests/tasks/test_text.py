@@ -40,7 +40,7 @@ def folder(tmp_path):
     files = {f"doc{i:02d}.txt": words(40 + 30 * i, seed=i) for i in range(8)}
     files |= {"sub/doc00.txt": words(90, seed=100), "sub/doc01.txt": words(60, seed=101)}
     for rel, text in files.items():
-        (root / rel).write_text(text)
+        (root / rel).write_bytes(text.encode())  # bytes: no newline translation anywhere
     (root / ".hidden.txt").write_text("not a document")
     (root / "image.bin").write_bytes(b"\x89PNG\0\0\0binary")
     (root / "empty.txt").write_text("")
@@ -94,7 +94,7 @@ def test_adding_a_document_moves_no_other(folder):
     before = {
         n: s.documents for n, s in tasks.create("text", corpus=str(root)).corpus.splits.items()
     }
-    (root / "doc99.txt").write_text(words(50, seed=99))
+    (root / "doc99.txt").write_bytes(words(50, seed=99).encode())
     after = tasks.create("text", corpus=str(root)).corpus.splits
     added = corpus.split_of("doc99.txt")
     for name, documents in before.items():
@@ -126,7 +126,7 @@ def test_windows_are_slices_of_the_split_and_every_byte_is_scored():
     assert task.vocab_size == 256 and task.min_seq_len == 1
 
 
-def test_text_passes_the_task_contract_suite():
+def test_the_contract_suite_picks_up_text_and_the_corpus_is_built_once():
     assert "text" in contract.NAMES, "tests/test_tasks.py parametrizes over the registry"
     assert tasks.create("text").corpus is tasks.create("text").corpus, "built once (cached)"
 
@@ -140,7 +140,7 @@ def test_text_passes_the_task_contract_suite():
         "test_bad_sampling_requests_are_errors",
     ],
 )
-def test_contract_check(check, monkeypatch):
+def test_text_passes_the_contract_check(check, monkeypatch):
     monkeypatch.setitem(contract.SMALL, "text", {})
     getattr(contract, check)("text")
 
@@ -153,7 +153,7 @@ def test_long_lengths_score_every_position():
 def test_batches_from_a_made_corpus_match_the_pinned_digest(tmp_path):
     """The split rule and the window draw, pinned on text the test makes (the default
     corpus changes with the Python version)."""
-    (tmp_path / "corpus.txt").write_text(words(20_000, seed=0))
+    (tmp_path / "corpus.txt").write_bytes(words(20_000, seed=0).encode())
     task = tasks.create("text", corpus=str(tmp_path / "corpus.txt"), chunk_bytes=4000)
     batch = task.sample(16, 128, gen(0), split="validation")
     data = batch.inputs.numpy().tobytes() + batch.targets.numpy().tobytes()
@@ -222,7 +222,7 @@ def test_the_identity_is_json_and_follows_the_content(folder, tmp_path):
         (copy / rel).parent.mkdir(parents=True, exist_ok=True)
         (copy / rel).write_bytes(data)
     assert tasks.create("text", corpus=str(copy)).corpus_identity()["sha256"] == identity["sha256"]
-    (root / "doc02.txt").write_text(words(70, seed=1234))  # a validation document
+    (root / "doc02.txt").write_bytes(words(70, seed=1234).encode())  # a validation document
     changed = tasks.create("text", corpus=str(root)).corpus_identity()
     assert changed["sha256"] != identity["sha256"]
     assert changed["splits"]["validation"]["sha256"] != identity["splits"]["validation"]["sha256"]
