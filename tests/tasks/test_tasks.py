@@ -16,6 +16,8 @@ SMALL = {
     "copy": {"alphabet": 5},
     "selective_copy": {"n_tokens": 4, "vocab_size": 8},
     "mqar": {"vocab_size": 64, "n_pairs": 4},
+    "set_disjointness": {"small_size": 2, "large_size": 4, "vocab_size": 16},
+    "text": {},
     "induction": {},
     "needle": {"n_digits": 3, "filler_vocab": 4},
 }
@@ -34,8 +36,16 @@ def lengths_for(task: Task) -> list[int]:
 # --- registry and configs ----------------------------------------------------------------
 
 
-def test_the_five_families_are_registered():
-    assert NAMES == ["copy", "induction", "mqar", "needle", "selective_copy"]
+def test_the_task_families_are_registered():
+    assert NAMES == [
+        "copy",
+        "induction",
+        "mqar",
+        "needle",
+        "selective_copy",
+        "set_disjointness",
+        "text",
+    ]
     for name in NAMES:
         assert tasks.get(name).name == name
         assert tasks.create(name).name == name
@@ -49,6 +59,7 @@ def test_defaults_are_the_papers_settings():
         "n_pairs": None,
         "power_a": 0.01,
         "random_filler": True,
+        "question_first": False,
     }
     assert tasks.config_fields("induction") == {"vocab_size": 16}
     assert tasks.config_fields("needle")["n_digits"] == 5
@@ -170,6 +181,9 @@ GOLDEN = {
     "mqar": "ff3006a2fe1c19d2",
     "needle": "7d90f0cd4575da22",
     "selective_copy": "0deb8385320245ce",
+    "set_disjointness": "c394fa5354769f09",
+    # text: its default corpus is this Python's standard library, so its batches differ
+    # between Python versions by design; tests/tasks/test_text.py pins a generated corpus.
 }
 
 
@@ -178,7 +192,7 @@ def digest(batch: Batch) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_batches_match_the_pinned_digest(name):
     assert digest(tasks.create(name).sample(16, 128, gen(0))) == GOLDEN[name]
 
@@ -204,9 +218,10 @@ def test_bad_sampling_requests_are_errors(name):
         task.sample(2, 64, None)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "text"])
 def test_no_answer_leaks_to_trivial_predictors(name):
-    """Echoing the input token, or always the commonest target, scores near chance."""
+    """Echoing the input token, or always the commonest target, scores near chance.
+    (Not text: predicting the commonest byte, a space, is right 1 time in 5 in real text.)"""
     task = tasks.create(name)
     batch = task.sample(256, 128, gen())
     echo = score(batch.inputs, batch.targets)
@@ -345,7 +360,15 @@ def test_extrapolation_lengths_keep_the_format(name):
     """Long lengths use the same code path: the scored count follows the rule of the task."""
     task = tasks.create(name)
     batch = task.sample(2, 2048, gen())
-    expected = {"copy": 1023, "selective_copy": 16, "mqar": 128, "induction": 1, "needle": 5}
+    expected = {
+        "copy": 1023,
+        "selective_copy": 16,
+        "mqar": 128,
+        "induction": 1,
+        "needle": 5,
+        "set_disjointness": 1,
+        "text": 2048,
+    }
     assert ((batch.targets != IGNORE).sum(dim=1) == expected[name]).all()
 
 

@@ -96,8 +96,9 @@ def plugin_registered(monkeypatch):
 def test_a_plugin_gets_its_own_strong_colour_and_built_ins_keep_theirs(plugin_registered):
     built_in = [plot_style.architecture_color(n) for n in synthetic.ARCHITECTURES]
     assert built_in == list(plot_style.LINE_PALETTE[:5])  # unchanged by installing a plugin
+    n_built_in = sum(architectures.built_in(n) for n in architectures.names())
     colour = plot_style.architecture_color(plugin_registered)
-    assert colour == plot_style.LINE_PALETTE[5]  # the next unused palette colour
+    assert colour == plot_style.LINE_PALETTE[n_built_in]  # the next unused palette colour
     assert colour == plot_style.architecture_color(plugin_registered)
     assert plot_style.architecture_marker(plugin_registered) not in {
         plot_style.architecture_marker(n) for n in synthetic.ARCHITECTURES

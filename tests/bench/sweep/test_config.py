@@ -70,13 +70,23 @@ def test_every_preset_validates():
         assert sweep.runs, name
 
 
-def test_quick_preset_covers_every_architecture_and_task():
+# Built-ins the main job leaves to the presets that measure them, each with its reason.
+NOT_IN_QUICK = {
+    "rwkv4": "Zoology's RWKV: measured where recall capacity binds (the mqar presets)",
+    "set_disjointness": "prompt order needs its own pairs of runs (order as an axis)",
+    "text": "language modelling needs thousands of steps per run",
+}
+
+
+def test_quick_preset_covers_every_architecture_and_task_but_those_named():
     sweep = load_sweep("quick")
     import architectures
     import tasks
 
-    assert {r.architecture for r in sweep.runs} == set(architectures.names()) - {"test-cumsum"}
-    assert {r.task for r in sweep.runs} == set(tasks.available())
+    blocks = {n for n in architectures.names() if architectures.built_in(n)}
+    families = {n for n in tasks.names() if tasks.built_in(n)}
+    assert {r.architecture for r in sweep.runs} == blocks - set(NOT_IN_QUICK)
+    assert {r.task for r in sweep.runs} == families - set(NOT_IN_QUICK)
 
 
 def test_load_sweep_from_file(tmp_path):
