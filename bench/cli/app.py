@@ -182,6 +182,7 @@ def run(
     each run starts and ends, with the time remaining. Each run leaves DIR/runs/<hash>.json
     and a log beside it.
     """
+    from bench.compare.reference import reference_folder
     from bench.launch.runner import execute_sweep
     from bench.launch.tracking import open_trackers
 
@@ -214,6 +215,10 @@ def run(
         rerun_changed=rerun_changed,
         trackers=trackers,
     )
+    if not dry_run and (reference := reference_folder(sweep.name, out)) is not None:
+        from bench.compare.reference import against_reference
+
+        console.print(against_reference(reference, out))
 
 
 # --- check ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The values below were computed from the code before ``RunConfig`` held typed sections
 (issue #17); a change to ``RunConfig.to_dict`` that moves any of them would make every
-existing results folder (``results/quick``, ``results/scaling``) start over.
+committed reference folder (``results/reference/<preset>``) start over.
 Each entry is (number of runs, digest of all hashes in order, the first 20 hashes).
 """
 
@@ -16,7 +16,7 @@ from bench import store
 from bench.sweep.config import RunConfig
 from bench.sweep.load import build_sweep, load_sweep, presets
 
-RESULTS = Path(__file__).resolve().parents[3] / "results"
+RESULTS = Path(__file__).resolve().parents[3] / "results" / "reference"
 
 PRESET_HASHES = {
     "copy": (
