@@ -66,10 +66,32 @@ def report(
             metavar="BASE",
         ),
     ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(
+            help="write Markdown instead: DIR's results, or, for a folder of results folders "
+            "(results/reference), the results document (docs/results.md)",
+            metavar="FILE",
+        ),
+    ] = None,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            help="with --markdown on a folder of results folders: also refresh this README's "
+            "generated main-job table from its quick folder",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """A self-contained HTML report, and a Markdown summary on the terminal."""
+    if readme is not None and markdown is None:
+        raise UsageError("--readme goes with --markdown")
+    if markdown is not None:
+        _write_markdown(directory, markdown, readme, compare)
+        return
     results, curves = _load_results(directory)
-    from bench.report.html import markdown_summary, write_report
+    from bench.report.html import write_report
+    from bench.report.markdown import markdown_summary
 
     path = out or directory / "report.html"
     paper = store.load_findings(directory)  # what the sweep's papers report, if it declared any
@@ -84,6 +106,34 @@ def report(
         store.write_atomic(path, page.encode())
     print(markdown_summary(results, paper))
     console.print(f"report written to {path}")
+
+
+def _write_markdown(directory: Path, out: Path, readme: Path | None, base: Path | None) -> None:
+    from bench.report.markdown import markdown_summary, readme_with_table, results_document
+
+    if base is not None:
+        raise UsageError("--compare goes into the HTML report; drop it with --markdown")
+    collection = not (directory / "runs").is_dir() and directory.is_dir()
+    if collection:
+        if not any((p / "runs").is_dir() for p in directory.iterdir()):
+            raise store.StoreError(
+                f"{str(directory)!r} holds no results folders (folders with runs/ inside)"
+            )
+        text = results_document(directory)
+    else:
+        if readme is not None:
+            raise UsageError("--readme needs a folder of results folders (e.g. results/reference)")
+        results, _ = _load_results(directory)
+        text = markdown_summary(results, store.load_findings(directory))
+    if readme is not None:
+        quick = directory / "quick"
+        if not (quick / "runs").is_dir():
+            raise store.StoreError(f"{str(directory)!r} has no quick/ folder for the README")
+        page = readme_with_table(readme.read_text(), store.load(quick))
+        store.write_atomic(readme, page.encode())
+        console.print(f"README table refreshed in {readme}")
+    store.write_atomic(out, text.encode())
+    console.print(f"Markdown written to {out}")
 
 
 # --- compare and export --------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""A shareable report from the results table: one self-contained HTML file, and Markdown.
+"""A shareable report from the results table: one self-contained HTML file
+(the Markdown views are in ``bench.report.markdown``).
 
     write_report(results, curves, out_path) -> Path     # figures embedded as base64, no network
-    markdown_summary(results) -> str                     # leaderboard + claims, for the terminal
 
 Sections: leaderboard per task, figures (bench.plots), cost table, claims checked, the
 environment and the exact configs. The numbers behind each section come from plain
@@ -58,59 +58,6 @@ ENVIRONMENT_COLUMNS = (
     "torch_threads",
     "nondeterministic",
 )
-
-
-def markdown_summary(results: pd.DataFrame, paper: list[Finding] = ()) -> str:
-    """Leaderboard per task, the claims checked and the papers' findings, as Markdown."""
-    boards = tables.leaderboard(results)
-    claims = check_claims(results)
-    findings = check_findings(results, list(paper))
-    lines = ["# seqbench summary", ""]
-    if not boards:
-        lines += ["No eval rows: nothing to rank.", ""]
-    for task, board in boards.items():
-        lines += [f"## {task}", "", tables.markdown_table(tables.board_display(board)), ""]
-    selection = cells.selections(results)
-    if not selection.empty:
-        lines += ["## Selection (on validation data)", ""]
-        for row in selection.itertuples(index=False):
-            mark = " ← chosen" if row.chosen else ""
-            lines.append(
-                f"- {row.architecture} · {row.task}"
-                + (f" · {row.variant}" if row.variant else "")
-                + f": {row.candidate} → val {row.val_accuracy:.3f} ({row.seeds} seeds){mark}"
-            )
-        lines.append("")
-    lines += ["## Claims checked", "", *_claims_markdown(claims)]
-    if findings:
-        lines += ["", "## Paper beside measurement", "", _findings_markdown(findings)]
-    return "\n".join(lines) + "\n"
-
-
-def _claims_markdown(claims: list[Claim]) -> list[str]:
-    lines = []
-    for claim in claims:
-        said = f" — {claim.paper}: {claim.says}" if claim.paper else ""
-        lines.append(f"- ({claim.key}) {claim.statement}{said}")
-        lines.append(f"  - we measure: {claim.evidence} → **{claim.label}**")
-        lines.append(f"  - boundary: {claim.boundary}")
-        if claim.method:
-            lines.append(f"  - interval: {claim.method}")
-    return lines
-
-
-def _findings_markdown(findings: list[Claim]) -> str:
-    """The papers' findings as one Markdown table: paper says / we measure / agrees?"""
-    rows = pd.DataFrame(
-        {
-            "": [f"({c.key})" for c in findings],
-            "finding": [c.statement for c in findings],
-            "paper says": [f"{c.paper}: {c.says}" for c in findings],
-            "we measure (95 % interval)": [c.evidence for c in findings],
-            "agrees?": [c.label for c in findings],
-        }
-    )
-    return tables.markdown_table(rows)
 
 
 # --------------------------------------------------------------------------- HTML

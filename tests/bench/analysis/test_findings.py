@@ -17,6 +17,7 @@ from bench.analysis.findings import (
 )
 from bench.analysis.verdicts import INCONCLUSIVE, UNKNOWN
 from bench.report import html as report
+from bench.report.markdown import markdown_summary
 from bench.sweep import papers
 from bench.sweep.config import SweepConfigError
 from bench.sweep.load import apply_overrides, build_sweep, load_sweep, presets
@@ -159,7 +160,7 @@ def test_findings_travel_with_the_results_into_the_report(tmp_path):
     assert "scaled one (mean over seeds" in page and " 2 agree." in page  # the tally
     assert "Gu &amp; Dao 2023 (Mamba), Table 1: Mamba 99.8%" in page
     assert "Paper beside measurement" not in report.render_html(results, None)
-    assert "## Paper beside measurement" in report.markdown_summary(results, declared)
+    assert "## Paper beside measurement" in markdown_summary(results, declared)
 
 
 # --------------------------------------------------------------------------- several grids

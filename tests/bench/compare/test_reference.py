@@ -52,7 +52,7 @@ def test_another_machine_shows_its_speed_and_a_changed_accuracy_is_counted(tmp_p
 def test_the_reference_folder_is_found_by_name_and_never_compared_with_itself(
     tmp_path, monkeypatch
 ):
-    reference, here = _copy(tmp_path)
+    _copy(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert reference_folder("quick", Path("results/quick")) == Path("results/reference/quick")
     assert reference_folder("quick", Path("results/reference/quick")) is None

@@ -16,7 +16,8 @@ from bench.analysis import tables
 from bench.analysis.verdicts import FAILS, HOLDS, UNKNOWN
 from bench.plots import figures as plots
 from bench.plots.style import PlotError
-from bench.report.html import check_claims, markdown_summary, write_report
+from bench.report.html import check_claims, write_report
+from bench.report.markdown import markdown_summary
 
 IMAGE = re.compile(r"src='data:image/(png|svg\+xml);base64,([A-Za-z0-9+/=]+)'")
 

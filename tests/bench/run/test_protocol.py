@@ -13,7 +13,7 @@ from bench.analysis import tables
 from bench.cli.app import main
 from bench.launch import local as launch
 from bench.launch import runner
-from bench.report import html as report
+from bench.report.markdown import markdown_summary
 from bench.store import cells
 from bench.sweep.config import SweepConfigError
 from bench.sweep.load import apply_overrides, build_sweep, load_sweep
@@ -155,7 +155,7 @@ def test_an_lr_axis_with_two_seeds_end_to_end(tmp_path, monkeypatch, capsys):
     chosen = board["selected"].iloc[0]
     scores = frame.drop_duplicates("config_hash").groupby("train.lr")["val_accuracy"].mean()
     assert chosen == f"lr={scores.idxmax():g}"
-    assert "Selection" in report.markdown_summary(frame)
+    assert "Selection" in markdown_summary(frame)
 
 
 def test_select_must_name_a_grid_axis_with_several_values():
