@@ -9,7 +9,7 @@ memory (recurrent state) is constant for LSTM / RWKV / Mamba and grows for atten
 Each claim carries its boundary and why, the lengths (or seeds) its figures come from,
 and how the interval was computed; the verdicts and the statistics behind them (a
 bootstrap over timed calls for cost slopes, a t interval over seeds for accuracy) are
-``bench.verdicts``. **State size** (c) is counted from each block's ``state_size``, not
+``bench.analysis.verdicts``. **State size** (c) is counted from each block's ``state_size``, not
 timed: it has no noise and needs no interval.
 """
 

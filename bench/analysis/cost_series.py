@@ -2,9 +2,9 @@
 
     cost_series(results, "transformer") -> CostSeries | None
 
-The rows of one cell (``bench.cells``) are pooled into every timed call's seconds at
+The rows of one cell (``bench.store.cells``) are pooled into every timed call's seconds at
 each length: ``prefill_times_s`` where the records keep every call, else the median per
-length from throughput. ``bench.claims`` fits slopes to these (``bench.verdicts``).
+length from throughput. ``bench.analysis.claims`` fits slopes to these (``bench.analysis.verdicts``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class CostSeries:
 def cost_series(results: pd.DataFrame, architecture: str) -> CostSeries | None:
     """Prefill (else training) seconds by length for ``architecture``; None below 3 lengths.
 
-    The rows of one cell (``bench.cells``: runs that differ in nothing but the seed, from
+    The rows of one cell (``bench.store.cells``: runs that differ in nothing but the seed, from
     one sweep, commit and device) are pooled; with several cells, the one with the most
     lengths is used, then one that keeps every call, then the widest. Where
     the rows keep every call (``prefill_times_s``), those are the samples; otherwise the

@@ -2,8 +2,8 @@
 
     check_findings(results, store.load_findings(DIR)) -> list[Claim]
 
-Each finding (``bench.papers``: a ``[[paper]]`` table) is decided like the report's
-claims (``bench.verdicts``): the mean over seeds of the runs it names, with a 95 % t
+Each finding (``bench.sweep.papers``: a ``[[paper]]`` table) is decided like the report's
+claims (``bench.analysis.verdicts``): the mean over seeds of the runs it names, with a 95 % t
 interval. "solves" agrees when the whole interval is at or above the threshold (0.9
 token accuracy by default) and disagrees when it is wholly below; "fails" the reverse;
 "above" / "below" compare with the ``than`` runs, paired by seed, on the interval of

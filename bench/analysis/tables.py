@@ -4,7 +4,7 @@
     cost_table(results) -> (DataFrame, source)    # one row per architecture, medians
 
 Plain DataFrames, so tests and notebooks can use them without HTML; ``bench.report``
-renders them. A row is a cell (``bench.cells``): runs that differ in nothing but the
+renders them. A row is a cell (``bench.store.cells``): runs that differ in nothing but the
 seed, with the selection of a selected axis applied.
 """
 
@@ -37,7 +37,7 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
 def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per task, one row per cell (architecture and every setting but the seed), ranked.
 
-    Cells come from ``bench.cells``: runs that differ in anything but the seed (a learning
+    Cells come from ``bench.store.cells``: runs that differ in anything but the seed (a learning
     rate, a width, the sweep or commit that made them) are separate rows, and a declared
     selection keeps one value per cell (``selected``, chosen on validation data).
     Accuracy at the training length and at the task's longest eval length, exact match

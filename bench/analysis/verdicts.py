@@ -1,6 +1,6 @@
 """Verdicts decided by intervals, and the statistics that give the intervals.
 
-A claim (``bench.claims``) or a paper finding (``bench.findings``) gets ``holds`` or
+A claim (``bench.analysis.claims``) or a paper finding (``bench.analysis.findings``) gets ``holds`` or
 ``does not hold`` only when the whole 95 % interval of the measured figure lies on one
 side of its boundary; ``inconclusive`` when the interval straddles the boundary (or the
 data cannot show the regime the claim is about); ``unknown`` when the results hold no

@@ -285,7 +285,7 @@ def doctor(
     raise typer.Exit(run_doctor(device, out, console, budget_s=budget))
 
 
-# --- plot, report, compare and export: the results folder's commands (bench.cli_results) ---
+# --- plot, report, compare and export: the results folder's commands (bench.cli.results) ---
 
 for _command in (cli_results.plot, cli_results.report, cli_results.compare, cli_results.export):
     app.command()(_command)

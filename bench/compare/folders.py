@@ -7,8 +7,8 @@ What is compared:
 - two values of one axis in one folder (``--axis train.lr=0.001,0.003``,
   ``--axis architecture=transformer,mypkg.blocks:MyBlock``).
 
-This module picks the two sides; ``bench.compare_stats`` pairs their runs and computes
-the intervals (the method is described there), ``bench.compare_render`` shows the result
+This module picks the two sides; ``bench.compare.stats`` pairs their runs and computes
+the intervals (the method is described there), ``bench.compare.render`` shows the result
 as text and HTML. Their public names are importable from here too.
 """
 

@@ -1,4 +1,4 @@
-"""A comparison (``bench.compare_stats.Comparison``) as text: a table of one row per cell
+"""A comparison (``bench.compare.stats.Comparison``) as text: a table of one row per cell
 (``display_frame``), the same in the terminal (``rich_table``), and a section of the
 HTML report (``html_section``, ``insert_section``)."""
 

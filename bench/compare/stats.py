@@ -2,11 +2,11 @@
 
 Pairing follows the comparison protocol (docs/design.md): a BASE run and a NEW run pair
 when they agree on architecture, task, seed and every setting column of
-``bench.cells.setting_columns`` except the compared one. Between folders the sweep name,
+``bench.store.cells.setting_columns`` except the compared one. Between folders the sweep name,
 commit and device are what is compared, not settings. Settings that one side does not
 have at all (another architecture's table, a key that newer code added) are left out,
 and comparing architectures ignores their own settings (and ``d_model`` when parameter
-counts are matched). Cells are labelled in ``bench.cells``'s vocabulary (``lr=0.001``).
+counts are matched). Cells are labelled in ``bench.store.cells``'s vocabulary (``lr=0.001``).
 
 Statistics: per cell and seed, Δ = NEW − BASE. The interval is the 95 % paired t
 interval of the mean difference over seeds (``scipy.stats.ttest_rel``); with one seed

@@ -1,7 +1,7 @@
 """Each block beside its reference package's own code, in one process: Mamba beside mambapy
 (CPU and GPU) and beside mamba_ssm's ``Mamba`` (GPU); the WKV-6 operator beside fla's naive
 recurrence (CPU and GPU) and fla's ``chunk_rwkv6`` (GPU). Forward+backward time and peak
-memory by ``bench.measure``: warm-up, synchronised timing, median of repeats, the CUDA
+memory by ``bench.run.measure``: warm-up, synchronised timing, median of repeats, the CUDA
 allocator's peak or the CPU's resident set."""
 
 from __future__ import annotations

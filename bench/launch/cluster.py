@@ -2,9 +2,9 @@
 
 Each pending run becomes one Ray task that asks for the resources it needs (one GPU when
 the run's device is CUDA unless ``gpus_per_run`` says otherwise, and ``cpus_per_run``
-CPUs) and calls ``bench.executor.execute_run`` on the worker, as a local run does.
+CPUs) and calls ``bench.run.executor.execute_run`` on the worker, as a local run does.
 Records come back to the driver in completion order and are written there with
-``bench.executor.save``, so the results folder needs no shared file system and looks
+``bench.run.executor.save``, so the results folder needs no shared file system and looks
 exactly like a local run's.
 
 Failures: a worker or node that dies is retried once by Ray (``max_retries=1``); a run

@@ -1,10 +1,10 @@
-"""Run a sweep's pending runs locally, in-process, one after another (``bench.ray_launch``
+"""Run a sweep's pending runs locally, in-process, one after another (``bench.launch.cluster``
 runs them on Ray), and tell which runs are done and how long the rest will take.
 
 The driver owns the results folder: every finished run's record is written atomically
-(``bench.executor.save``), so a killed sweep loses at most the run in flight and a
+(``bench.run.executor.save``), so a killed sweep loses at most the run in flight and a
 re-run skips what is done. Each record carries the fingerprint of the code that made it
-(``bench.fingerprint``), taken where the run executes; ``changed_runs`` compares finished
+(``bench.run.fingerprint``), taken where the run executes; ``changed_runs`` compares finished
 runs with the code as it is now, so a resume never reuses a stale run silently.
 """
 

@@ -1,8 +1,8 @@
 """A whole sweep for the CLI: skip what is done, run the rest, print a summary.
 
-The run goes locally (``bench.launch``) or on Ray (``bench.ray_launch``); what it shows
-while it runs is ``bench.runner_progress``, the dry-run plan and the summary are
-``bench.runner_tables``.
+The run goes locally (``bench.launch.local``) or on Ray (``bench.launch.cluster``); what it shows
+while it runs is ``bench.launch.progress``, the dry-run plan and the summary are
+``bench.launch.summary``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def execute_sweep(
     trackers: Sequence[Any] = (),
 ) -> None:
     """Run what is not done yet. ``rerun``: every run again; ``rerun_changed``: also the
-    finished runs whose code has changed since (``bench.fingerprint``). ``trackers`` get
-    every record as it arrives (``bench.tracking``)."""
+    finished runs whose code has changed since (``bench.run.fingerprint``). ``trackers`` get
+    every record as it arrives (``bench.launch.tracking``)."""
     console = console or Console()
     pending, done = split_done(sweep, out, rerun)
     changed = changed_runs(out, done)

@@ -4,13 +4,13 @@
     figures(results, curves) -> (name -> Figure, name -> reason skipped)
 
 `FIGURE_KINDS` below is the one list of figures: name -> title and builder. The builders
-live by what they show: ``bench.figures_accuracy`` (accuracy vs length and vs state size,
-needle heatmap, sample efficiency) and ``bench.figures_cost`` (throughput and memory vs
-length), drawn from the pieces in ``bench.plot_parts``.
+live by what they show: ``bench.plots.accuracy`` (accuracy vs length and vs state size,
+needle heatmap, sample efficiency) and ``bench.plots.cost`` (throughput and memory vs
+length), drawn from the pieces in ``bench.plots.parts``.
 
 A figure whose data is missing is skipped with the reason, never an error. Every figure
 gives an architecture the same colour and marker, taken from the architecture registry
-(`bench.plot_style`, with the number formats, axes and theme), so a reader learns the key
+(`bench.plots.style`, with the number formats, axes and theme), so a reader learns the key
 once. Figures are `matplotlib.figure.Figure` objects (no pyplot state);
 `figures()` returns them unsaved for the report to embed.
 """
@@ -142,7 +142,7 @@ def figures(
 ) -> tuple[dict[str, Figure], dict[str, str]]:
     """Build every figure the data allows: (name -> Figure, name -> reason it was skipped).
 
-    Runs are grouped by cell and declared selection is applied first (``bench.cells``);
+    Runs are grouped by cell and declared selection is applied first (``bench.store.cells``);
     training curves follow the runs that stay.
     """
     check_results(results)

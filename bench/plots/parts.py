@@ -1,12 +1,12 @@
-"""Drawing pieces the figures share (``bench.figures_accuracy``, ``bench.figures_cost``).
+"""Drawing pieces the figures share (``bench.plots.accuracy``, ``bench.plots.cost``).
 
     panel_grid(n) -> (Figure, axes)                    one panel per task, metric or architecture
     lineplot(ax, data, x, y, order, variants)          one line per architecture (and cell)
     architecture_handles, variant_handles, add_legend  the key, outside on the right
     mark_oom(ax, rows), mark_run_ends(ax, rows, x)     crosses and dots on the lines
 
-Lines take an architecture's colour and marker from ``bench.plot_style``; when one
-architecture has several cells (``bench.cells``: model size, training length ...), the
+Lines take an architecture's colour and marker from ``bench.plots.style``; when one
+architecture has several cells (``bench.store.cells``: model size, training length ...), the
 cell label ("variant") sets the marker and dashes instead. A builder that finds its data
 missing raises `SkipFigure`; ``bench.plots`` records the reason and draws the rest.
 """
@@ -65,7 +65,7 @@ _VARIANT_DASHES = ("", (5, 2), (1.5, 1.5), (5, 2, 1.5, 2))
 
 
 def variant_labels(frame: pd.DataFrame, group: Sequence[str]) -> pd.Series | None:
-    """The cell label (``bench.cells``) when one architecture has several cells, else None."""
+    """The cell label (``bench.store.cells``) when one architecture has several cells, else None."""
     if "variant" not in frame.columns:
         return None
     labels = frame["variant"].fillna("").astype(str)

@@ -8,7 +8,7 @@ environment and the exact configs. The numbers behind each section come from pla
 functions (`leaderboard`, `cost_table`, `check_claims`) so tests and notebooks can use
 them without HTML.
 
-Claims are checked from the data, never assumed (`bench.claims`): each gets "holds" or
+Claims are checked from the data, never assumed (`bench.analysis.claims`): each gets "holds" or
 "does not hold" only when the whole 95 % interval of its measured figure is on one side of
 its boundary, else "inconclusive" (or "unknown" without data), with the boundary, the
 lengths or seeds behind it and how the interval was computed.

@@ -1,13 +1,13 @@
 """Cost of one model at one length: training, prefill and decode throughput, peak memory.
 
-The method (warm-up, synchronization, repeats, memory) is described in ``bench.measure``.
+The method (warm-up, synchronization, repeats, memory) is described in ``bench.run.measure``.
 
     measure_cost(model, run, device, seq_len, vocab_size) -> dict   # one length
     cost_points(model, run, device, vocab_size) -> list[dict]       # every measure.seq_lens
 
 Both keep every timed call's seconds (``train_times_s``, ``prefill_times_s``,
 ``decode_times_s``) next to the throughputs computed from their medians, so a cost slope
-can be fitted from every repeat with an interval (``bench.claims``).
+can be fitted from every repeat with an interval (``bench.analysis.claims``).
 """
 
 from __future__ import annotations

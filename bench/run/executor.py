@@ -2,7 +2,7 @@
 saved with its log.
 
 ``execute_run`` is what a local run and a Ray worker call. ``save`` is what the driver
-calls for every record that comes back (``bench.launch``, ``bench.ray_launch``): beside
+calls for every record that comes back (``bench.launch.local``, ``bench.launch.cluster``): beside
 each run file it writes ``runs/<hash>.log``, the run's training curve, results and any
 error, readable without seqbench.
 """
@@ -26,7 +26,7 @@ StartCallback = Callable[[RunConfig], None]
 
 
 def execute_run(run: RunConfig, on_step: Callable[[int, int], None] | None = None) -> dict:
-    """``bench.train.execute`` with the fingerprint of the code it ran with (taken first,
+    """``bench.run.train.execute`` with the fingerprint of the code it ran with (taken first,
     as the run starts)."""
     return execute(run, on_step, code=fingerprint.fingerprint(run))
 

@@ -1,43 +1,7 @@
-"""How seqbench measures cost.
+"""How seqbench measures cost: timed calls, peak memory, the CPU allocator setting.
 
-Method (also in the README):
-- **Time**: each timed call is bracketed by a device synchronize (CUDA) and
-  ``time.perf_counter``; every call's seconds are kept, and throughput = tokens processed /
-  median seconds. First the calls that measure peak memory, then ``warmup`` untimed calls
-  of each kind, then ``repeats`` timed calls of each kind taken in turn (a training step, a
-  prefill, a decode step, again), so a slowdown of the machine lands on every kind alike.
-  A cost-only sweep also takes its lengths in turn (``bench.cost.cost_points``): each
-  length's repeats are spread over the whole run instead of one burst: the machine's
-  drift lands on every length alike, and shows in their spread, instead of bending the
-  cost-vs-length curve.
-- **Why not ``torch.utils.benchmark``**: ``Timer.blocked_autorange`` /
-  ``adaptive_autorange`` time one statement back to back until a time budget or an
-  inter-quartile target is met. Their spread then covers only the seconds they ran, at one
-  shape; the drift that moves a slope happens between lengths measured a minute apart,
-  which the rounds above put into every length's samples instead. They also first size a
-  block by running the statement untimed (at least one extra call per measurement: a
-  4-second training step at the long end, in every round), and ``Timer`` measures with
-  one thread unless told otherwise. Block sizing amortizes timer overhead for
-  microsecond statements; the calls here take milliseconds to seconds (the shortest, a
-  small model's decode step on CUDA, pays a few microseconds of synchronize, alike at
-  every length), timed with the clock ``Timer`` uses (synchronize, ``perf_counter``).
-- **Training throughput**: a full optimizer step (forward, backward, AdamW).
-- **Prefill**: an inference forward over (B, L) tokens under ``torch.no_grad``.
-- **Decode**: one ``step`` per block for a batch of B tokens, from a state that already
-  holds L tokens of context; tokens/s = B / median step time.
-- **Peak memory**: CUDA — the caching allocator's peak after ``reset_peak_memory_stats``
-  (``memory_kind = "cuda_allocator"``). CPU — the peak resident set size of the process
-  during the measured region minus the resident size at its start, read from
-  ``/proc/self/status`` after resetting the peak via ``/proc/self/clear_refs``
-  (``memory_kind = "cpu_rss"``); freed heap is returned to the OS first (``malloc_trim``)
-  so earlier runs do not hide the region's allocations.
-- **CPU allocator**: glibc maps every allocation above 32 MB with ``mmap`` and unmaps it
-  on free, so each large tensor pays a page fault per 4 KiB on first touch. At long
-  lengths that dominates cheap per-token layers (an RMSNorm over (8, 8192, 256) takes
-  61 ms instead of 10) and bends every architecture's cost curve upwards. ``execute``
-  therefore calls ``keep_freed_memory()`` first: large tensors come from glibc's heap and
-  freed pages are kept for reuse, as PyTorch's CPU tuning guide gets from jemalloc or
-  tcmalloc. The setting is recorded in each run's environment (``cpu_allocator``).
+The method is stated once, in docs/measurement.md (time, memory, why not
+``torch.utils.benchmark``); this module is its code.
 """
 
 from __future__ import annotations

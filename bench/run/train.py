@@ -298,9 +298,9 @@ def execute(
 ) -> dict[str, Any]:
     """Run one config and return its record (``bench.store.run_record``); never raises for
     the run. ``code``: the fingerprint of the code it runs with, kept in the record."""
-    keep_freed_memory()  # no mmap page faults per large tensor (see bench.measure)
+    keep_freed_memory()  # no mmap page faults per large tensor (see bench.run.measure)
     device = torch.device(run.device)
-    flush_denormals(device)  # subnormals cost the CPU, not the block (bench.measure)
+    flush_denormals(device)  # subnormals cost the CPU, not the block (bench.run.measure)
     start = time.perf_counter()
     metrics: dict[str, Any] = {}
     found: dict[str, Any] = {}  # the rest of the record: points, curve, status, error …

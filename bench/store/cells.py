@@ -35,7 +35,7 @@ _PROVENANCE = {
     "sweep": "sweep",
     "git_commit": "commit",
     "device_name": "device",
-    "code_block": "block code",  # the block's source digest (bench.fingerprint)
+    "code_block": "block code",  # the block's source digest (bench.run.fingerprint)
     "code_task": "task code",
 }
 # Keys that never make two runs different experiments.

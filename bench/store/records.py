@@ -62,8 +62,8 @@ def run_record(
     Keys, in order: ``config_hash``, ``config``, ``status``, ``error``, ``metrics``,
     ``points``, ``curve``; then, when given, ``nondeterministic`` and ``timing_spread``
     (trained runs), ``traceback`` (failures); ``env``; ``code`` when given (the
-    fingerprint, ``bench.fingerprint``). Saving adds ``sweep``, ``select`` and
-    ``finished_at`` (``bench.executor.save``), and ``write_run`` the ``schema``.
+    fingerprint, ``bench.run.fingerprint``). Saving adds ``sweep``, ``select`` and
+    ``finished_at`` (``bench.run.executor.save``), and ``write_run`` the ``schema``.
     """
     if status not in STATUSES:
         raise ValueError(f"status={status!r} must be one of {', '.join(STATUSES)}")
@@ -226,7 +226,7 @@ def _renamed(point: dict[str, Any]) -> dict[str, Any]:
 
 
 def _code_columns(code: dict[str, Any] | None) -> dict[str, Any]:
-    """The fingerprint of the code that made a run (``bench.fingerprint``), as columns."""
+    """The fingerprint of the code that made a run (``bench.run.fingerprint``), as columns."""
     if not code:
         return {}
     return {

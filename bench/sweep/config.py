@@ -6,7 +6,7 @@
                   (``run.train.seq_len``), hashed to name its result file
     Sweep         a sweep's name, its runs and the config they came from
 
-Reading a TOML file into these is ``bench.sweeps``; the comparison protocol the
+Reading a TOML file into these is ``bench.sweep.load``; the comparison protocol the
 settings serve is in docs/design.md.
 """
 
@@ -116,7 +116,7 @@ class SweepConfig(_Section):
     eval: dict[str, Any] = Field(default_factory=dict)
     measure: dict[str, Any] = Field(default_factory=dict)
     # What papers report for the experiments in this sweep, checked by the report against
-    # what the sweep measures ([[paper]] tables; schema in bench.findings).
+    # what the sweep measures ([[paper]] tables; schema in bench.analysis.findings).
     paper: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
@@ -230,7 +230,7 @@ class Sweep:
     name: str
     runs: list[RunConfig]
     config: SweepConfig
-    # The [[paper]] tables, validated (bench.papers.Finding); saved beside the results.
+    # The [[paper]] tables, validated (bench.sweep.papers.Finding); saved beside the results.
     findings: list[Any] = field(default_factory=list)
 
     @property

@@ -21,7 +21,7 @@ and gives the settings shared by every run::
 A sweep of several experiments lists several grids (``[[grid]]`` tables); its runs are
 the union of each grid's product, so one preset can pair, say, a width sweep on MQAR
 with a fixed-width induction experiment. The schema these sections are checked against
-is ``bench.config``; names, widths and devices are resolved by ``bench.resolve``.
+is ``bench.sweep.config``; names, widths and devices are resolved by ``bench.sweep.resolve``.
 Everything is validated before anything runs; a mistake raises ``SweepConfigError``
 naming the key, the value and what is allowed.
 """

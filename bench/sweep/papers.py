@@ -17,7 +17,7 @@ A paper preset carries its papers' results, one ``[[paper]]`` table each::
     # not_comparable = "why the scaled setting cannot be compared", when it cannot
 
 ``seqbench run`` writes a sweep's findings to ``DIR/findings.json`` beside its runs, so
-``seqbench report DIR`` can set them against the measurements (``bench.findings``)
+``seqbench report DIR`` can set them against the measurements (``bench.analysis.findings``)
 without the preset.
 """
 

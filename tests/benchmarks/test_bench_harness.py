@@ -1,4 +1,4 @@
-"""Harness overhead: `bench.train.train` against a bare PyTorch loop on the same model.
+"""Harness overhead: `bench.run.train.train` against a bare PyTorch loop on the same model.
 
 Both loops sample fresh batches, run forward, loss, backward, clipping, AdamW and the
 schedule; the harness adds its progress callback, on-device accuracy bookkeeping and a

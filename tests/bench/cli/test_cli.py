@@ -9,11 +9,14 @@ from _tiny import tiny, write_toml
 from bench import store
 
 
-def test_help_lists_the_commands(monkeypatch, capsys):
-    code, out, _ = seqbench(monkeypatch, capsys, "--help")
-    assert code == 0
-    for command in ("list", "run", "check", "compare", "export", "doctor", "plot", "report"):
-        assert command in out
+def test_every_command_is_registered_and_parses_its_options(monkeypatch, capsys):
+    from bench.cli.app import app
+
+    names = sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+    assert names == ["check", "compare", "doctor", "export", "list", "plot", "report", "run"]
+    for name in names:
+        code, _, err = seqbench(monkeypatch, capsys, name, "--help")
+        assert code == 0, err
 
 
 @pytest.mark.parametrize(
@@ -42,11 +45,16 @@ def test_help_shows_defaults_choices_and_flags_as_flags(monkeypatch, capsys, com
             assert line.split()[1][0] not in "<[{", line
 
 
-def test_list_shows_architectures_tasks_and_presets(monkeypatch, capsys):
+def test_list_shows_every_architecture_task_and_preset(monkeypatch, capsys):
+    import architectures
+    import tasks
+    from bench.sweep import presets
+
     code, out, _ = seqbench(monkeypatch, capsys, "list")
     assert code == 0
-    for name in ("transformer", "lstm", "copy", "mqar", "needle", "quick", "scaling"):
-        assert name in out
+    words = set(out.replace("│", " ").split())
+    missing = {*architectures.names(), *tasks.names(), *presets()} - words
+    assert missing == set()
 
 
 def test_run_end_to_end_then_resume(tmp_path, monkeypatch, capsys):
@@ -214,6 +222,10 @@ def test_check_fails_a_future_peeking_class(tmp_path, monkeypatch, capsys):
     assert "not causal" in out and "FAIL" in out
 
 
-def test_console_script_is_installed():
-    result = subprocess.run(["seqbench", "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "run" in result.stdout
+def test_console_script_is_installed_and_a_user_error_exits_2_in_one_line():
+    result = subprocess.run(
+        ["seqbench", "run", "no-such-preset"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "no-such-preset" in result.stderr
+    assert "Traceback" not in result.stderr

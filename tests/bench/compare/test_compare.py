@@ -16,7 +16,7 @@ from bench.sweep.load import build_sweep
 
 
 def _record(arch="lstm", seed=0, accuracy=0.5, lr=1e-3, steps=100, tokens=1000.0, **extra):
-    """A finished training run as ``bench.train.execute`` records it (numbers chosen here)."""
+    """A finished training run as ``bench.run.train.execute`` records it (numbers chosen here)."""
     config = {
         "kind": "train",
         "architecture": arch,
