@@ -1,4 +1,4 @@
-"""bench.reach: influence of the input at s on the output at t, by distance t − s."""
+"""bench.run.reach: influence of the input at s on the output at t, by distance t − s."""
 
 import math
 
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 import architectures
 from architectures import SequenceModel
 from architectures.contract import randomize
-from bench.reach import (
+from bench.run.reach import (
     decay_distance,
     fit_decay_rate,
     influence_by_distance,
