@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 import tasks
-from tasks import IGNORE, TaskConfigError, corpus
+from tasks import IGNORE, TaskConfigError
 from tasks.metrics import bits_per_byte, loss_by_position, recall_mask, token_nats
+from tasks.text import corpus
 
 
 def gen(seed: int = 0) -> torch.Generator:

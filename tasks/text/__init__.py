@@ -7,7 +7,7 @@ token completes an n-gram the context already holds. Every position is scored:
     inputs   d e f ␣ f ( x ) : ⏎ ␣ ␣ r e t u r n ␣ x
     targets  e f ␣ f ( x ) : ⏎ ␣ ␣ r e t u r n ␣ x ⏎       (bytes[o+1 : o+L+1])
 
-Windows start at uniformly random offsets of one split's byte stream (``tasks/corpus.py``:
+Windows start at uniformly random offsets of one split's byte stream (``tasks/text/corpus.py``:
 documents split by a SHA-256 of their names, 80 / 10 / 10, each followed by a NUL).
 ``sample(..., split="train" | "validation" | "test")`` picks the split; training needs
 no argument, evaluation must name its split.
@@ -44,10 +44,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..base import IGNORE, Task, TaskConfig, require
+from ..metrics import bits_per_byte, loss_by_position, recall_mask
+from ..registry import register
 from . import corpus as corpora
-from .base import IGNORE, Task, TaskConfig, require
-from .metrics import bits_per_byte, loss_by_position, recall_mask
-from .registry import register
 
 RECALL_N = 8  # bytes in a repeated n-gram of the recall slice: about two BPE tokens
 WHITESPACE = torch.tensor([9, 10, 11, 12, 13, 32])  # repeated indentation is no recall
@@ -99,7 +99,7 @@ class Text(Task):
         return self.corpus.splits[self.corpus.smallest].n_bytes - 1
 
     def corpus_identity(self) -> dict[str, Any]:
-        """JSON-able: name, kind, sizes and SHA-256 digests of the splits (``tasks/corpus.py``)."""
+        """JSON-able: name, kind, sizes and SHA-256 digests of the splits (``tasks/text/corpus.py``)."""
         return corpora.identity(self.corpus)
 
     def _generate(

@@ -38,25 +38,19 @@ import json
 import os
 import platform
 import sysconfig
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch import Tensor
-
-from .base import require
+from ..base import require
+from .streams import SEPARATOR, Document, FileSource, MemorySplit, RowSource, Split, StreamSplit
 
 SPLITS = ("train", "validation", "test")
 HELD_OUT = 0.10  # fraction of documents in each of validation and test
-SEPARATOR = 0  # NUL: the byte after every document
 NAMES = ("stdlib", "stdlib-prose")
 FILE_CHUNK_BYTES = 65536  # a single-file corpus: documents are 64 KiB chunks
 _BINARY_PROBE = 8000  # git's rule: a NUL in the first 8000 bytes means binary
-_READ = 1 << 20  # streamed passes read 1 MiB at a time
 # Under the standard library: test suites, third-party packages and build files.
 _STDLIB_SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
 
@@ -65,151 +59,6 @@ def split_of(key: str) -> str:
     """The split of the document with this key (the rule in the module docstring)."""
     u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
     return "test" if u < HELD_OUT else "validation" if u < 2 * HELD_OUT else "train"
-
-
-# --- splits --------------------------------------------------------------------------------
-
-
-class Split:
-    """One split's byte stream: its documents (keys, in order), length and digest."""
-
-    documents: list[str]
-    n_bytes: int  # documents and their separators
-    sha256: str
-
-    def windows(self, n: int, length: int, generator: torch.Generator) -> Tensor:
-        """``(n, length)`` uint8: windows at uniformly random offsets of the stream."""
-        offsets = torch.randint(0, self.n_bytes - length + 1, (n,), generator=generator)
-        return self.gather(offsets[:, None] + torch.arange(length))  # (n, length)
-
-    def gather(self, positions: Tensor) -> Tensor:
-        """The bytes at ``positions`` of the stream (any shape), as uint8."""
-        raise NotImplementedError
-
-    def byte_counts(self) -> Tensor:
-        """``(256,)`` int64: how often each byte occurs in the stream."""
-        raise NotImplementedError
-
-
-class MemorySplit(Split):
-    def __init__(self, documents: list[tuple[str, bytes]]) -> None:
-        self.documents = [key for key, _ in documents]
-        stream = bytearray(b"".join(text + bytes([SEPARATOR]) for _, text in documents))
-        self.n_bytes = len(stream)
-        self.sha256 = hashlib.sha256(stream).hexdigest()
-        self.data = (
-            torch.frombuffer(stream, dtype=torch.uint8)
-            if stream
-            else torch.zeros(0, dtype=torch.uint8)
-        )
-
-    def gather(self, positions: Tensor) -> Tensor:
-        return self.data[positions]
-
-    def byte_counts(self) -> Tensor:
-        return torch.bincount(self.data, minlength=256)
-
-
-class StreamSplit(Split):
-    """Reads its documents from a ``_Source`` (files through memory maps, dataset rows)."""
-
-    def __init__(self, source: _Source, documents: list[_Doc]) -> None:
-        self.source = source
-        self.documents = [d.key for d in documents]
-        self.units = torch.tensor([d.unit for d in documents], dtype=torch.long)
-        self.offsets = torch.tensor([d.offset for d in documents], dtype=torch.long)
-        self.lengths = torch.tensor([d.length for d in documents], dtype=torch.long)
-        ends = torch.cumsum(self.lengths + 1, 0)  # each document and its separator
-        self.starts = ends - self.lengths - 1  # where each document begins in the stream
-        self.n_bytes = int(ends[-1]) if documents else 0
-        digest = hashlib.sha256()
-        for chunk in self._stream():
-            digest.update(chunk)
-        self.sha256 = digest.hexdigest()
-
-    def _stream(self):
-        for unit, offset, length in zip(
-            self.units.tolist(), self.offsets.tolist(), self.lengths.tolist(), strict=True
-        ):
-            for start in range(offset, offset + length, _READ):
-                yield self.source.read(unit, start, min(start + _READ, offset + length))
-            yield bytes([SEPARATOR])
-
-    def gather(self, positions: Tensor) -> Tensor:
-        flat = positions.reshape(-1)
-        doc = torch.searchsorted(self.starts, flat, right=True) - 1  # the document at each
-        local = flat - self.starts[doc]
-        inside = local < self.lengths[doc]  # else: the separator after the document
-        unit, where = self.units[doc], self.offsets[doc] + local
-        out = torch.full_like(flat, SEPARATOR, dtype=torch.uint8)
-        for u in torch.unique(unit[inside]).tolist():  # one read per file (or row) touched
-            mask = inside & (unit == u)
-            out[mask] = torch.from_numpy(self.source.take(u, where[mask].numpy()))
-        return out.view(positions.shape)
-
-    def byte_counts(self) -> Tensor:
-        counts = np.zeros(256, dtype=np.int64)
-        for chunk in self._stream():
-            counts += np.bincount(np.frombuffer(chunk, dtype=np.uint8), minlength=256)
-        return torch.from_numpy(counts)
-
-
-# --- sources of streamed documents ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Doc:
-    key: str
-    unit: int  # which file (or dataset row)
-    offset: int  # where the document starts in it
-    length: int
-
-
-class _Source:
-    def read(self, unit: int, start: int, stop: int) -> bytes:
-        raise NotImplementedError
-
-    def take(self, unit: int, where: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-class _Files(_Source):
-    """Files read through memory maps; the last 64 stay open."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
-        self._maps: OrderedDict[int, np.memmap] = OrderedDict()
-
-    def _map(self, unit: int) -> np.memmap:
-        if unit in self._maps:
-            self._maps.move_to_end(unit)
-        else:
-            self._maps[unit] = np.memmap(self.paths[unit], dtype=np.uint8, mode="r")
-            if len(self._maps) > 64:
-                self._maps.popitem(last=False)
-        return self._maps[unit]
-
-    def read(self, unit: int, start: int, stop: int) -> bytes:
-        return self._map(unit)[start:stop].tobytes()
-
-    def take(self, unit: int, where: np.ndarray) -> np.ndarray:
-        return np.asarray(self._map(unit)[where])
-
-
-class _Rows(_Source):
-    """Rows of a Hugging Face dataset (Arrow files on disk, memory-mapped by ``datasets``)."""
-
-    def __init__(self, dataset: Any, field: str) -> None:
-        self.dataset, self.field = dataset, field
-
-    def text(self, unit: int) -> bytes:
-        return (self.dataset[unit][self.field] or "").encode("utf-8")
-
-    def read(self, unit: int, start: int, stop: int) -> bytes:
-        return self.text(unit)[start:stop]
-
-    def take(self, unit: int, where: np.ndarray) -> np.ndarray:
-        return np.frombuffer(self.text(unit), dtype=np.uint8)[where]
 
 
 # --- corpora -------------------------------------------------------------------------------
@@ -389,11 +238,11 @@ def _user(spec: str, chunk_bytes: int | None, scan: tuple) -> Corpus:
         unit = len(paths)
         paths.append(path)
         if chunk is None or size <= chunk:
-            documents.append(_Doc(rel, unit, 0, size))
+            documents.append(Document(rel, unit, 0, size))
         else:  # consecutive fixed-size chunks: exact, and found without reading the file
             for k, start in enumerate(range(0, size, chunk)):
-                documents.append(_Doc(f"{rel}#{k}", unit, start, min(chunk, size - start)))
-    source = _Files(paths)
+                documents.append(Document(f"{rel}#{k}", unit, start, min(chunk, size - start)))
+    source = FileSource(paths)
     by_split = _assign(documents, [d.key for d in documents])  # in file order, then offset
     splits = {s: StreamSplit(source, docs) for s, docs in by_split.items()}
     hint = "add documents or cut files into chunks with chunk_bytes"
@@ -421,12 +270,12 @@ def _dataset(spec: str) -> Corpus:
     hf_split = hf_split or "train"
     dataset = datasets.load_dataset(name, config or None, split=hf_split)
     require("text" in dataset.column_names, "corpus", spec, "must have a 'text' column")
-    source = _Rows(dataset, "text")
+    source = RowSource(dataset, "text")
     documents = []
     for row in range(len(dataset)):
         length = len(source.text(row))
         if length:
-            documents.append(_Doc(f"{hf_split}/{row}", row, 0, length))
+            documents.append(Document(f"{hf_split}/{row}", row, 0, length))
     by_split = _assign(documents, [d.key for d in documents])
     splits = {s: StreamSplit(source, docs) for s, docs in by_split.items()}
     _check_splits(spec, splits, "the dataset has too few rows")
