@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench import store
-from bench.run import fingerprint
+from bench.run import StepCallback, fingerprint
 from bench.run.train import execute
 from bench.sweep.config import RunConfig
 
 RecordCallback = Callable[[RunConfig, dict[str, Any]], None]
-StepCallback = Callable[[RunConfig, int, int], None]
 StartCallback = Callable[[RunConfig], None]
+# A sweep's progress bar: which run, then that run's ``StepCallback`` arguments (steps
+# done, steps planned); a launcher binds it to each run it executes.
+SweepStepCallback = Callable[[RunConfig, int, int], None]
 
 
-def execute_run(run: RunConfig, on_step: Callable[[int, int], None] | None = None) -> dict:
+def execute_run(run: RunConfig, on_step: StepCallback | None = None) -> dict:
     """``bench.run.train.execute`` with the fingerprint of the code it ran with (taken first,
     as the run starts)."""
     return execute(run, on_step, code=fingerprint.fingerprint(run))

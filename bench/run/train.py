@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.run.cost import StepCallback, cost_points, measure_cost
+from bench.run import StepCallback
+from bench.run.cost import cost_points, measure_cost, state_bytes
 from bench.run.measure import (
     autocast,
     environment,
@@ -35,6 +36,7 @@ from bench.run.measure import (
 )
 from bench.store.records import run_record
 from bench.sweep.config import DTYPES, RunConfig, TrainSection
+from bench.sweep.resolve import build_task
 
 TIMING_WARMUP_STEPS = 3  # excluded from training throughput (allocation, lazy init)
 
@@ -237,7 +239,6 @@ def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device
     if run.eval.depths is not None and "depth" in grid:
         grid["depth"] = run.eval.depths
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    element_bytes = torch.finfo(DTYPES[run.train.dtype]).bits // 8
     points = []
     for seq_len in run.eval.seq_lens:
         for sample_args in combos:
@@ -245,7 +246,7 @@ def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device
                 "row_kind": "eval",
                 "eval_seq_len": seq_len,
                 "needle_depth": sample_args.get("depth"),
-                "state_bytes": model.state_size(seq_len) * element_bytes,
+                "state_bytes": state_bytes(model, seq_len, DTYPES[run.train.dtype]),
             }
             try:
                 point.update(evaluate(model, task, run, device, seq_len, **sample_args))
@@ -299,7 +300,7 @@ def execute(
     """Run one config and return its record (``bench.store.run_record``); never raises for
     the run. ``code``: the fingerprint of the code it runs with, kept in the record."""
     keep_freed_memory()  # no mmap page faults per large tensor (see bench.run.measure)
-    device = torch.device(run.device)
+    device, dtype = torch.device(run.device), DTYPES[run.dtype]
     flush_denormals(device)  # subnormals cost the CPU, not the block (bench.run.measure)
     start = time.perf_counter()
     metrics: dict[str, Any] = {}
@@ -307,7 +308,7 @@ def execute(
     model = None
     try:
         if run.kind == "train":
-            task = tasks.create(run.task, **run.task_config)
+            task = build_task(run.task, run.task_config)  # the instance resolving checked
             vocab_size = task.vocab_size
         else:
             task, vocab_size = None, run.measure.vocab_size
@@ -329,11 +330,12 @@ def execute(
                 found["points"] = eval_points(model, task, run, device)
             found["nondeterministic"] = nondeterministic
             if run.measure.cost:
-                cost = measure_cost(model, run, device, run.train.seq_len, vocab_size)
+                length = run.train.seq_len  # cost at the length it trained on
+                cost = measure_cost(model, run.measure, dtype, device, length, vocab_size)
                 found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
         else:
-            found["points"] = cost_points(model, run, device, vocab_size, on_step)
+            found["points"] = cost_points(model, run.measure, dtype, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
     except Diverged as error:
         found.update(status="diverged", error=str(error), curve=error.curve)
