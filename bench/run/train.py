@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
+from bench.run import lm
 from bench.run.cost import StepCallback, cost_points, measure_cost
 from bench.run.measure import (
     autocast,
@@ -212,6 +213,8 @@ def evaluate(
     ``split="eval"``: the ``eval.n`` examples the results report. ``split="val"``: the
     ``eval.val_n`` validation examples that learning-rate (or any declared) selection
     uses, drawn from another seed so the reported set never chooses its own winner.
+    A task with splits of its own (``text``) samples them from its test and validation
+    splits, and a language-model task adds its metrics (``bench.run.lm``).
     """
     model.eval()
     generator = torch.Generator().manual_seed(_SPLIT_SEEDS[split] + run.seed)
@@ -219,6 +222,8 @@ def evaluate(
     batch_size = run.eval.batch_size
     correct = scored = exact = 0.0
     dtype = DTYPES[run.train.dtype]
+    sample_args = {**lm.split_args(task, split), **sample_args}
+    scores = lm.LMScores(task) if lm.is_language_model(task) else None
     for start in range(0, n, batch_size):
         batch = task.sample(min(batch_size, n - start), seq_len, generator, **sample_args)
         targets = batch.targets.to(device)
@@ -229,7 +234,10 @@ def evaluate(
         correct += accuracy * n_scored
         scored += n_scored
         exact += exact_match * targets.shape[0]
-    return {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+        if scores is not None:
+            scores.add(logits, batch.inputs, batch.targets)
+    out = {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+    return out if scores is None else {**out, **scores.result()}
 
 
 def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device) -> list[dict]:
@@ -309,6 +317,7 @@ def execute(
         if run.kind == "train":
             task = tasks.create(run.task, **run.task_config)
             vocab_size = task.vocab_size
+            lm.note_corpus(task, found, metrics)  # a text task: its corpus, unigram bpb
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
@@ -323,9 +332,10 @@ def execute(
                 trained = train(model, task, run, device, on_step)
                 found["curve"] = trained.pop("curve")
                 metrics.update(trained)
-                metrics["val_accuracy"] = evaluate(
-                    model, task, run, device, run.train.seq_len, split="val"
-                )["accuracy"]
+                val = evaluate(model, task, run, device, run.train.seq_len, split="val")
+                metrics["val_accuracy"] = val["accuracy"]
+                if "bits_per_byte" in val:  # what selection ranks a language model by
+                    metrics["val_bits_per_byte"] = val["bits_per_byte"]
                 found["points"] = eval_points(model, task, run, device)
             found["nondeterministic"] = nondeterministic
             if run.measure.cost:
