@@ -78,6 +78,8 @@ def run_log(record: dict[str, Any]) -> str:
         ]
     if metrics.get("val_accuracy") is not None:
         lines.append(f"validation accuracy {metrics['val_accuracy']:.4f}")
+    if metrics.get("val_bits_per_byte") is not None:
+        lines.append(f"validation bits per byte {metrics['val_bits_per_byte']:.4f}")
     for point in record.get("points", []):
         where = f"length {point.get('seq_len', point.get('eval_seq_len'))}"
         if point.get("needle_depth") is not None:
@@ -87,6 +89,11 @@ def run_log(record: dict[str, Any]) -> str:
         elif point.get("row_kind") == "eval":
             lines.append(
                 f"{where}: accuracy {point['accuracy']:.4f}, exact match {point['exact_match']:.4f}"
+                + (
+                    f", {point['bits_per_byte']:.4f} bits per byte"
+                    if "bits_per_byte" in point
+                    else ""
+                )
             )
         else:
             rates = ", ".join(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.run import StepCallback
+from bench.run import StepCallback, lm
 from bench.run.cost import cost_points, measure_cost, state_bytes
 from bench.run.measure import (
     autocast,
@@ -214,6 +214,8 @@ def evaluate(
     ``split="eval"``: the ``eval.n`` examples the results report. ``split="val"``: the
     ``eval.val_n`` validation examples that learning-rate (or any declared) selection
     uses, drawn from another seed so the reported set never chooses its own winner.
+    A task with splits of its own (``text``) samples them from its test and validation
+    splits, and a language-model task adds its metrics (``bench.run.lm``).
     """
     model.eval()
     generator = torch.Generator().manual_seed(_SPLIT_SEEDS[split] + run.seed)
@@ -221,6 +223,8 @@ def evaluate(
     batch_size = run.eval.batch_size
     correct = scored = exact = 0.0
     dtype = DTYPES[run.train.dtype]
+    sample_args = {**lm.split_args(task, split), **sample_args}
+    scores = lm.LMScores(task) if lm.is_language_model(task) else None
     for start in range(0, n, batch_size):
         batch = task.sample(min(batch_size, n - start), seq_len, generator, **sample_args)
         targets = batch.targets.to(device)
@@ -231,7 +235,10 @@ def evaluate(
         correct += accuracy * n_scored
         scored += n_scored
         exact += exact_match * targets.shape[0]
-    return {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+        if scores is not None:
+            scores.add(logits, batch.inputs, batch.targets)
+    out = {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+    return out if scores is None else {**out, **scores.result()}
 
 
 def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device) -> list[dict]:
@@ -310,6 +317,7 @@ def execute(
         if run.kind == "train":
             task = build_task(run.task, run.task_config)  # the instance resolving checked
             vocab_size = task.vocab_size
+            lm.note_corpus(task, found, metrics)  # a text task: its corpus, unigram bpb
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
@@ -324,9 +332,10 @@ def execute(
                 trained = train(model, task, run, device, on_step)
                 found["curve"] = trained.pop("curve")
                 metrics.update(trained)
-                metrics["val_accuracy"] = evaluate(
-                    model, task, run, device, run.train.seq_len, split="val"
-                )["accuracy"]
+                val = evaluate(model, task, run, device, run.train.seq_len, split="val")
+                metrics["val_accuracy"] = val["accuracy"]
+                if "bits_per_byte" in val:  # what selection ranks a language model by
+                    metrics["val_bits_per_byte"] = val["bits_per_byte"]
                 found["points"] = eval_points(model, task, run, device)
             found["nondeterministic"] = nondeterministic
             if run.measure.cost:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.sweep.frozen import Frozen, freeze
 from seqbench import UserError
@@ -61,8 +61,17 @@ class TrainSection(_Section):
     max_time_s: float | None = Field(
         None, gt=0, description="safety cap: stop training after this many seconds (off)"
     )
-    early_stop: float | None = Field(0.99, gt=0, le=1, description="stop at this batch accuracy")
+    early_stop: float | None = Field(
+        0.99, gt=0, le=1, description="stop at this batch accuracy; false: never (text)"
+    )
     log_every: int = Field(10, gt=0)
+
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # TOML has no null: ``early_stop = false`` turns it off, for tasks such as text
+        # whose batches never reach an accuracy threshold (their budget is the steps).
+        return None if value is False else value
 
 
 class EvalSection(_Section):

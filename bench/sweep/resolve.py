@@ -159,6 +159,13 @@ def validate_run(run: RunConfig) -> None:
                     f"sequence length {length} is too short for task "
                     f"{run.task}: it needs at least {task.min_seq_len}"
                 )
+            # A corpus bounds the length from above: a window must fit in every split.
+            longest = getattr(task, "max_seq_len", None)
+            if longest is not None and length > longest:
+                raise SweepConfigError(
+                    f"sequence length {length} is too long for task {run.task}: "
+                    f"its corpus allows at most {longest} (the smallest split's bytes)"
+                )
         # Sampling one example checks settings that depend on the length (e.g. MQAR pairs).
         generator = torch.Generator().manual_seed(0)
         for length in sorted(set(lengths)):
