@@ -10,6 +10,7 @@ import architectures
 from architectures import ConfigError
 from architectures.mamba import MambaBlock
 from architectures.selective_scan import (
+    KEEP_STATES_BELOW,
     _fast_chunks,
     _to_chunks,
     selective_scan,
@@ -45,10 +46,13 @@ def _rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
+@pytest.mark.parametrize("keep", [KEEP_STATES_BELOW, 0], ids=["states kept", "recomputed"])
 @pytest.mark.parametrize("length", [1, 17, 50], ids=lambda n: f"L={n}")
-def test_scan_forward_and_gradients_match_sequential_reference(length):
+def test_scan_forward_and_gradients_match_sequential_reference(length, keep):
     inputs = [t.requires_grad_() for t in _scan_inputs(length=length)]
-    y, h = selective_scan(*inputs[:6], z=inputs[6], return_last_state=True, chunk_size=16)
+    y, h = selective_scan(
+        *inputs[:6], z=inputs[6], return_last_state=True, chunk_size=16, keep_states_below=keep
+    )
     y_ref, h_ref = selective_scan_reference(*inputs)
     assert _rel_err(y, y_ref) < 1e-12 and _rel_err(h, h_ref) < 1e-12
     dy, dh = torch.randn_like(y), torch.randn_like(h)
@@ -76,8 +80,10 @@ def test_scan_is_stable_for_strong_decays_over_long_sequences():
     assert all(torch.isfinite(t.grad).all() for t in inputs32)
 
 
-def test_scan_keeps_no_per_step_states_for_backward():
-    # Saved for backward: inputs and one state per chunk, never (B, L, d, N).
+@pytest.mark.parametrize("keep", [False, True], ids=["long", "short"])
+def test_scan_keeps_per_step_states_for_backward_only_when_short(keep):
+    # Saved for backward: inputs and one state per chunk, never (B, L, d, N), unless all
+    # the states number fewer than keep_states_below.
     batch, d, n, length = 2, 64, 16, 512
     u, delta, A, B, C, D, _ = (
         t.float().requires_grad_() for t in _scan_inputs(batch, d, n, length)
@@ -88,10 +94,15 @@ def test_scan_keeps_no_per_step_states_for_backward():
         saved.append(t.numel())
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        selective_scan(u, delta, A, B, C, D, chunk_size=16)
     all_states = batch * length * d * n
-    assert sum(saved) < all_states / 2, f"saved {sum(saved)} numbers, all states are {all_states}"
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        selective_scan(
+            u, delta, A, B, C, D, chunk_size=16, keep_states_below=all_states + 1 if keep else 0
+        )
+    if keep:  # the states and the decays, each (B, d, N, L)
+        assert sum(saved) > 2 * all_states, f"saved {sum(saved)} numbers"
+    else:
+        assert sum(saved) < all_states / 2, f"saved {sum(saved)}, all states are {all_states}"
 
 
 def test_bfloat16_inputs_scan_in_float32():
@@ -205,3 +216,13 @@ def test_cuda_backend_matches_torch_backend(dtype):
     ref_params = dict(reference.named_parameters())
     for name, p in fused.named_parameters():
         torch.testing.assert_close(p.grad, ref_params[name].grad, **tol)
+
+
+def test_kept_states_survive_a_second_backward():
+    # Backward reads the kept states without writing them: retain_graph gives equal grads.
+    inputs = [t.requires_grad_() for t in _scan_inputs(length=40)]
+    y = selective_scan(*inputs[:6], chunk_size=16)
+    first = torch.autograd.grad(y.square().sum(), inputs[:6], retain_graph=True)
+    second = torch.autograd.grad(y.square().sum(), inputs[:6])
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
