@@ -222,6 +222,8 @@ def results_document(root: Path) -> str:
                 main_job_table(results),
                 "",
             ]
+        if lm.is_language_model(results):
+            lines += _ranking_beside_synthetic(folder, results, folders)
         summary = markdown_summary(results, store.load_findings(folder))
         body = summary.split("\n", 2)[2]  # without its "# seqbench summary" title
         lines += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
@@ -240,6 +242,36 @@ def results_document(root: Path) -> str:
             lines += [f"![{f.stem.replace('_', ' ')}]({rel}/plots/{f.name})" for f in figures]
         lines += ["", f"[Full report]({rel}/report.html)", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _ranking_beside_synthetic(folder: Path, text: pd.DataFrame, folders: list[Path]) -> list[str]:
+    """Spearman's ρ of the text ranking against each synthetic reference folder's."""
+    lines = []
+    for other in folders:
+        if other == folder:
+            continue
+        synthetic = store.load(other)
+        if lm.is_language_model(synthetic) or not (synthetic["row_kind"] == "eval").any():
+            continue
+        agreement = lm.rank_agreement(text, synthetic)
+        if agreement["n"] < 3:
+            continue
+        lines.append(
+            f"- against `{other.name}` ({agreement['n']} architectures): Spearman's ρ = "
+            f"{agreement['rho']:.2f} (p = {agreement['p']:.2f}); text, best first: "
+            f"{', '.join(agreement['text_order'])}; synthetic (mean token accuracy over "
+            f"its tasks), best first: {', '.join(agreement['synthetic_order'])}"
+        )
+    if not lines:
+        return []
+    return [
+        "Ranking beside the synthetic tasks (bits per byte at the training length against "
+        "token accuracy averaged over each folder's tasks; with 5 or 6 points only ρ ≥ 0.9 "
+        "reaches p < 0.05, so read ρ as a description of these orders):",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def readme_with_table(readme: str, results: pd.DataFrame) -> str:

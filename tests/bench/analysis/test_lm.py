@@ -1,6 +1,8 @@
 """A language model in the results: selection on validation bits per byte, corpus digests
 that never share a cell, the leaderboard in bits per byte, and the recall slice's gap."""
 
+from pathlib import Path
+
 import _synthetic_results as synthetic
 import pytest
 
@@ -83,3 +85,18 @@ def test_rank_agreement_compares_the_text_order_with_the_synthetic_one(text):
     assert lm.rank_agreement(reversed_text, synthetic.results(cost=False))["rho"] == pytest.approx(
         -1
     )
+
+
+def test_results_document_ranks_a_text_folder_beside_each_synthetic_folder(
+    text, tmp_path, monkeypatch
+):
+    from bench.report import markdown
+
+    frames = {"quick": synthetic.results(cost=False), "text": text}
+    folders = [tmp_path / name for name in frames]
+    monkeypatch.setattr(markdown.store, "load", lambda folder: frames[Path(folder).name])
+    lines = markdown._ranking_beside_synthetic(folders[1], text, folders)
+    ranked = [line for line in lines if line.startswith("- against `quick`")]
+    assert len(ranked) == 1 and "ρ = 1.00" in ranked[0]
+    assert "transformer, mamba, rwkv, monarch, lstm" in ranked[0]
+    assert markdown._ranking_beside_synthetic(folders[1], text, folders[1:]) == []
