@@ -23,6 +23,7 @@ import torch.nn.functional as F
 import tasks
 from architectures import SequenceModel
 from bench.run.cost import StepCallback, cost_points, measure_cost
+from bench.run.generate import generation_points
 from bench.run.measure import (
     autocast,
     environment,
@@ -332,6 +333,10 @@ def execute(
                 cost = measure_cost(model, run, device, run.train.seq_len, vocab_size)
                 found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
+            if run.measure.generate is not None:
+                found["points"] += generation_points(model, run.measure, device, vocab_size)
+        elif run.measure.generate is not None:
+            found["points"] = generation_points(model, run.measure, device, vocab_size, on_step)
         else:
             found["points"] = cost_points(model, run, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)

@@ -121,7 +121,7 @@ def validate_run(run: RunConfig) -> None:
     except architectures.ConfigError as error:
         raise SweepConfigError(f"model.{run.architecture}: {error}") from None
     if run.kind == "cost":
-        if not run.measure.seq_lens:
+        if not run.measure.seq_lens and run.measure.generate is None:
             raise SweepConfigError(
                 "measure.seq_lens is empty; a cost sweep needs lengths to measure"
             )

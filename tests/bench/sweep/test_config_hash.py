@@ -40,6 +40,19 @@ PRESET_HASHES = {
             "d8fadaeb1e163c64",
         ],
     ),
+    "generate": (
+        6,
+        "2da3a0f139ca7d37",
+        [
+            "8235342b7204b365",
+            "f206121bd6ff7018",
+            "973292562476a308",
+            "0a186887ddb74efc",
+            "1538291fe89b0e54",
+            "57b3d4cf81f61876",
+        ],
+    ),
+    "generate-gpu": (2, "c24c8eabe0439294", ["2c901344d5898511", "99404afe24bcf58f"]),
     "induction": (
         5,
         "681caa8f41c80610",
