@@ -170,6 +170,7 @@ def _state_by_length(results: pd.DataFrame, architecture: str) -> pd.Series | No
         (results["architecture"] == architecture)
         & (results["status"] == "ok")
         & results["state_bytes"].notna()
+        & results["row_kind"].isin(["cost", "eval"])  # a generate row's is at P + G
     ]
     if rows.empty:
         return None

@@ -178,8 +178,9 @@ def throughput_ratio(
 
 def _best_text(series: GenerationSeries, batch: int) -> str:
     rate = np.median(series.throughput[batch])
+    rate_text = f"{rate:.0f}" if rate < 1000 else format_count(rate)
     return (
-        f"{series.architecture} {format_count(rate)} tok/s at batch {batch} "
+        f"{series.architecture} {rate_text} tok/s at batch {batch} "
         f"({format_bytes(series.memory[batch])})"
     )
 

@@ -21,7 +21,7 @@ FIGURES = tuple(plots.TITLES)
 
 @pytest.fixture(scope="module")
 def results() -> pd.DataFrame:
-    return synthetic.results()
+    return synthetic.results(width=True, generation=True)
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +166,15 @@ def test_pareto_frontier_keeps_only_undominated_points():
 
 
 def test_missing_data_skips_figures_with_a_note(results, tmp_path):
-    no_needle_no_cost = results[(results["task"] != "needle") & (results["row_kind"] != "cost")]
+    no_needle_no_cost = results[(results["task"] != "needle") & (results["row_kind"] == "eval")]
     summary = make_plots(no_needle_no_cost, None, tmp_path)
     assert summary.skipped == {
         "needle_heatmap": "no needle rows",
         "throughput_vs_length": "no cost rows (run the `scaling` preset)",
         "memory_vs_length": "no cost rows (run the `scaling` preset)",
+        "flops_vs_length": "no counted FLOPs at two or more lengths (run the `scaling` preset)",
+        "cost_vs_width": "no cost rows at three or more widths (run the `width` preset)",
+        "generation_throughput": "no generation rows (run the `generate` preset)",
         "sample_efficiency": "no training curves",
     }
     assert "needle heatmap: no needle rows" in summary.notes
