@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
+from bench.run import attention
 from bench.run.cost import StepCallback, cost_points, measure_cost
 from bench.run.generate import generation_points
 from bench.run.measure import (
@@ -313,6 +314,7 @@ def execute(
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
+        attention.pin(model, run.measure.attention)  # "auto": torch's choice (bench.run.attention)
         metrics.update(
             params=model.num_params(),
             d_model=model.embedding.embedding_dim,
@@ -340,6 +342,7 @@ def execute(
         else:
             found["points"] = cost_points(model, run, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
+        metrics["attention_kernel"] = attention.kernel_used(model, vocab_size)
     except Diverged as error:
         found.update(status="diverged", error=str(error), curve=error.curve)
         metrics.update(stop_reason=DIVERGED, train_steps=error.step)

@@ -118,9 +118,17 @@ class MeasureSection(_Section):
     max_time_s: float = Field(
         60.0, gt=0, description="skip longer lengths once a point takes this long"
     )
-    # Set: a cost-only run measures generation instead of cost by length. Kept out of
-    # the config (and its hash) when unset, so every other run's hash is unchanged.
+    # Set: a cost-only run measures generation instead of cost by length.
     generate: GenerateSection | None = None
+    # The attention kernel every forward of the run is pinned to (bench.run.attention).
+    attention: Literal["auto", "math", "flash", "efficient", "cudnn"] = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as the config (and its hash) holds it: the two settings added with
+        generation and attention pinning only when set, so every other run's hash is what
+        it was before they existed."""
+        unset = {"generate": None, "attention": "auto"}
+        return self.model_dump(exclude={k for k, v in unset.items() if getattr(self, k) == v})
 
 
 class SweepConfig(_Section):
@@ -223,9 +231,7 @@ class RunConfig:
             "task_config": self.task_config,
             "train": self.train.model_dump() if self.train is not None else {},
             "eval": self.eval.model_dump() if self.eval is not None else {},
-            "measure": self.measure.model_dump(
-                exclude={"generate"} if self.measure.generate is None else None
-            ),
+            "measure": self.measure.to_dict(),
         }
 
     @property

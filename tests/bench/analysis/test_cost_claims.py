@@ -116,7 +116,14 @@ def test_without_generation_rows_the_claim_is_unknown():
 
 def test_width_series_split_monarch_by_its_mlp(everything):
     labels = [s.label for s in width_series(everything)]
-    assert labels == ["transformer", "monarch", "monarch (mlp=monarch)"]
+    assert labels == [
+        "transformer",
+        "lstm",
+        "rwkv",
+        "monarch",
+        "monarch (mlp=monarch)",
+        "mamba",
+    ]
 
 
 def test_monarch_matrices_make_the_mlp_subquadratic_in_width(everything):
@@ -130,9 +137,56 @@ def test_the_whole_monarch_block_is_not_subquadratic_its_projections_are_dense(e
     found = claim(everything, "h")
     assert found.verdict == FAILS, found
     assert "projections are dense" in found.evidence
-    assert "prefill time ∝ d^1.8" in found.evidence
+    assert (
+        "prefill time ∝ d^1.8" in found.evidence
+        and "(by time alone: does not hold)" in found.evidence
+    )
 
 
 def test_without_a_width_sweep_the_width_claims_are_unknown():
     results = synthetic.results()
     assert [claim(results, k).verdict for k in ("g", "h")] == [UNKNOWN, UNKNOWN]
+
+
+# --------------------------------------------------------------------------- (i) memory
+
+
+def _memory_rows(kernel, peak, lengths=(256, 512, 1024, 2048, 4096, 8192)):
+    return [
+        {
+            "config_hash": kernel,
+            "row_kind": "cost",
+            "architecture": "transformer",
+            "task": "none",
+            "seed": 0,
+            "status": "ok",
+            "train_seq_len": np.nan,
+            "eval_seq_len": np.nan,
+            "seq_len": length,
+            "accuracy": np.nan,
+            "d_model": 256,
+            "attention_kernel": kernel,
+            "peak_memory_infer_bytes": peak(length) * (1 + 0.01 * np.sin(length)),
+        }
+        for length in lengths
+    ]
+
+
+def test_attention_memory_is_quadratic_on_the_math_path_and_linear_fused():
+    rows = _memory_rows("math", lambda L: 1e4 * L + 64 * L**2)
+    rows += _memory_rows("flash (cpu)", lambda L: 1e4 * L)
+    found = claim(pd.DataFrame(rows), "i")
+    assert found.verdict == HOLDS, found
+    assert found.evidence.startswith("math: peak memory ∝ L^1.")
+    assert "flash (cpu): peak memory ∝ L^1.00" in found.evidence
+
+
+def test_a_fused_kernel_with_quadratic_memory_does_not_hold():
+    rows = _memory_rows("math", lambda L: 64 * L**2) + _memory_rows("flash", lambda L: 64 * L**2)
+    assert claim(pd.DataFrame(rows), "i").verdict == FAILS
+
+
+def test_one_kernel_alone_cannot_decide_the_memory_claim():
+    found = claim(pd.DataFrame(_memory_rows("math", lambda L: 64 * L**2)), "i")
+    assert found.verdict == INCONCLUSIVE and "no rows with a fused kernel" in found.detail
+    assert claim(synthetic.results(), "i").verdict == UNKNOWN

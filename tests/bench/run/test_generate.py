@@ -56,9 +56,23 @@ def test_generation_steps_from_the_state_a_prefill_leaves(monkeypatch):
     assert sizes[-3:] == [12, 13, 14]  # prompt, then one more token per step
 
 
-def test_larger_batches_are_not_tried_past_the_memory_cap():
+class _OneGiB:
+    """PeakMemory as if every generation peaked at 1 GiB (a tiny model's RSS may not move)."""
+
+    def __init__(self, device):
+        self.kind, self.bytes = "cpu_rss", float(2**30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_larger_batches_are_not_tried_past_the_memory_cap(monkeypatch):
+    monkeypatch.setattr(generate, "PeakMemory", _OneGiB)
     points = generate.generation_points(
-        _model(), _measure(max_memory_gb=1e-9), torch.device("cpu"), 32
+        _model(), _measure(max_memory_gb=0.5), torch.device("cpu"), 32
     )
     assert [p["status"] for p in points] == ["ok", "skipped", "skipped"]
     assert "max_memory_gb" in points[1]["error"]
