@@ -20,6 +20,7 @@ best of those within the memory budget, the ratio; 2,000 times.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,7 @@ class GenerationSeries:
     architecture: str
     throughput: dict[int, np.ndarray]  # batch -> tokens/s of every timed generation
     memory: dict[int, float]  # batch -> peak memory of the generation (bytes)
+    decode: dict[int, np.ndarray]  # batch -> tokens/s of the decode steps alone
     stopped: str  # why larger batches were not run ("" when the batch list ended)
     prompt_len: int
     new_tokens: int
@@ -81,15 +83,20 @@ def generation_series(results: pd.DataFrame, architecture: str) -> GenerationSer
         key=lambda g: g["batch_size"].nunique(),
     )
     failed = rows[(rows["status"] != "ok") & rows["variant"].isin(cell["variant"])]
-    throughput, memory = {}, {}
+    throughput, memory, decode = {}, {}, {}
     for batch, group in cell.groupby("batch_size"):
         batch = int(batch)
         samples = [s for s in map(_samples, group["generate_times_s"]) if s is not None]
         if not samples:
             continue
-        seconds = np.concatenate(samples)
-        throughput[batch] = batch * float(group["new_tokens"].iloc[0]) / seconds
+        tokens = batch * float(group["new_tokens"].iloc[0])
+        throughput[batch] = tokens / np.concatenate(samples)
         memory[batch] = float(pd.to_numeric(group["peak_memory_generate_bytes"]).median())
+        steps = [
+            s for s in map(_samples, group.get("generate_decode_times_s", [])) if s is not None
+        ]
+        if steps:
+            decode[batch] = tokens / np.concatenate(steps)
     if not throughput:
         return None
     stopped = ""
@@ -100,6 +107,7 @@ def generation_series(results: pd.DataFrame, architecture: str) -> GenerationSer
         architecture,
         throughput,
         memory,
+        decode,
         stopped,
         int(cell["prompt_len"].iloc[0]),
         int(cell["new_tokens"].iloc[0]),
@@ -253,6 +261,10 @@ def claim_generation(results: pd.DataFrame, rng: np.random.Generator) -> Claim:
     )
     if at_batch is not None:
         evidence += f"; at equal batch {common[-1]}: {at_batch.text()}"
+        decoding = [dataclasses.replace(s, throughput=s.decode) for s in (mamba, transformer)]
+        if all(common[-1] in s.throughput for s in decoding):
+            alone = throughput_ratio(*decoding, rng, batch=common[-1])
+            evidence += f", decode alone (no prefill) {alone.text()}"
     ends = [f"{s.architecture} stopped at {s.stopped}" for s in (transformer, mamba) if s.stopped]
     batches = sorted(set(mamba.throughput) | set(transformer.throughput))
     evidence += f"; batches {batches[0]}–{batches[-1]}" + (f" ({'; '.join(ends)})" if ends else "")

@@ -19,7 +19,7 @@ from bench.sweep.load import build_sweep, load_sweep, presets
 RESULTS = Path(__file__).resolve().parents[3] / "results" / "reference"
 
 PRESET_HASHES = {
-    "attention-memory": (2, "ee05b716477fe573", ["060d67209cddb130", "29ff248e8efa1832"]),
+    "attention-memory": (2, "cbcacad9f20570c3", ["86d8a41172b57071", "83c976409a39ce67"]),
     "copy": (
         15,
         "d192c5b53b89a9b2",
