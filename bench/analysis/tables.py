@@ -11,10 +11,12 @@ seed, with the selection of a selected axis applied.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.analysis import lm
 from bench.store import cells
 from bench.store.formats import (
     architecture_order,
@@ -45,6 +47,10 @@ def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     first). ``seeds`` reads "ok/total" distinct seeds; ``converged`` how many of the
     runs reached ``train.early_stop`` (or used their budget when there is none), and
     ``stop`` why they stopped; ``longest_status`` says why a longest-length cell is empty.
+
+    A language model's task (``text``) also gets bits per byte, its recall slice and its
+    first and last position buckets (``bench.analysis.lm.cell_fields``), and is ranked by
+    bits per byte at the training length, lowest first.
     """
     check_results(results)
     results = cells.prepare(results)
@@ -53,6 +59,7 @@ def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for task in ordered_tasks(runs["task"].unique()):
         in_task = runs[runs["task"] == task]
         longest = in_task["eval_seq_len"].max()
+        language_model = lm.is_language_model(in_task)
         records = []
         for (arch, variant), group in in_task.groupby(["architecture", "variant"], dropna=False):
             at_train = group[group["eval_seq_len"] == group["train_seq_len"]]
@@ -92,10 +99,16 @@ def leaderboard(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     else (bad.iloc[0] if len(bad) else "not run"),
                     "exact_match": em,
                     "exact_match_sd": em_sd,
+                    **(lm.cell_fields(group, longest) if language_model else {}),
                 }
             )
         board = pd.DataFrame(records)
-        board = board.sort_values(["acc_train", "acc_longest"], ascending=False, na_position="last")
+        if language_model:
+            board = board.sort_values(["bpb_train", "bpb_longest"], na_position="last")
+        else:
+            board = board.sort_values(
+                ["acc_train", "acc_longest"], ascending=False, na_position="last"
+            )
         board.insert(0, "rank", range(1, len(board) + 1))
         boards[task] = board.reset_index(drop=True)
     return boards
@@ -209,10 +222,44 @@ def board_display(board: pd.DataFrame) -> pd.DataFrame:
             board["acc_longest"], board["acc_longest_sd"], board["longest_status"], strict=True
         )
     ]
+    if "bpb_train" in board:  # a language model: bits per byte, not exact match
+        return _lm_display(board, out, train, longest)
     out["exact match @ train L"] = [
         _pm(m, s) for m, s in zip(board["exact_match"], board["exact_match_sd"], strict=True)
     ]
     return out
+
+
+def _lm_display(board: pd.DataFrame, out: pd.DataFrame, train: Any, longest: str) -> pd.DataFrame:
+    """The text task's columns: bits per byte (test split) at the training and longest
+    lengths, the recall slice against the rest, and the first and last position buckets."""
+    out["bpb @ train L"] = [
+        f"{_pm(m, s)} (L={t})"
+        for m, s, t in zip(board["bpb_train"], board["bpb_train_sd"], train, strict=True)
+    ]
+    out[f"bpb @ L={longest}"] = [
+        _pm(m, s) if np.isfinite(m) else (status.upper() if status == "oom" else status or "—")
+        for m, s, status in zip(
+            board["bpb_longest"], board["bpb_longest_sd"], board["longest_status"], strict=True
+        )
+    ]
+    out["recall-slice bpb"] = [
+        _pm(m, s) for m, s in zip(board["recall_bpb"], board["recall_bpb_sd"], strict=True)
+    ]
+    out["other bpb"] = [
+        _pm(m, s) for m, s in zip(board["other_bpb"], board["other_bpb_sd"], strict=True)
+    ]
+    out["recall bytes"] = board["recall_fraction"].map(
+        lambda v: f"{v:.1%}" if np.isfinite(v) else "—"
+    )
+    last = next((b for b in board["last_bucket"] if b), "last")
+    out["bpb @ pos 0-63"] = board["first_bucket_bpb"].map(_three)
+    out[f"bpb @ pos {last}"] = board["last_bucket_bpb"].map(_three)
+    return out
+
+
+def _three(value: float) -> str:
+    return f"{value:.3f}" if np.isfinite(value) else "—"
 
 
 def _unconverged(count: str) -> bool:

@@ -28,6 +28,7 @@ from bench.compare.stats import (
     METHOD,
     PROVENANCE,
     TRAIN_METRICS,
+    UNCOMPARABLE,
     CompareError,
     Comparison,
     Metric,
@@ -109,6 +110,11 @@ def parse_axis(spec: str, frame: pd.DataFrame) -> tuple[str, Any, Any]:
     if key not in frame.columns and pieces[0] == "model" and len(pieces) == 3:
         key = f"model.{pieces[2]}"  # per-architecture tables are flattened in the results
     axes = ["architecture", "task", *cells.setting_columns(frame)]
+    if key in UNCOMPARABLE:
+        raise CompareError(
+            f"--axis {key!r} is the digest of the text the runs read: runs on different "
+            "corpora are never paired"
+        )
     if key not in axes or key in PROVENANCE:
         varying = ["architecture"] if frame["architecture"].nunique() > 1 else []
         varying += ["task"] if frame["task"].nunique() > 1 else []

@@ -3,7 +3,8 @@
 Pairing follows the comparison protocol (docs/design.md): a BASE run and a NEW run pair
 when they agree on architecture, task, seed and every setting column of
 ``bench.store.cells.setting_columns`` except the compared one. Between folders the sweep name,
-commit and device are what is compared, not settings. Settings that one side does not
+commit and device are what is compared, not settings. A text run's corpus digest
+(``corpus_sha256``) is never compared: runs that read different text never pair. Settings that one side does not
 have at all (another architecture's table, a key that newer code added) are left out,
 and comparing architectures ignores their own settings (and ``d_model`` when parameter
 counts are matched). Cells are labelled in ``bench.store.cells``'s vocabulary (``lr=0.001``).
@@ -65,7 +66,10 @@ COST_METRICS = (
     Metric("peak_memory_train_bytes", "peak mem", ratio=True),
     Metric("state_bytes", "state", ratio=True),
 )
+# A language model's (text): bits per byte on the test split, lower is better.
+LM_METRICS = (Metric("bpb_train", "bpb @ train len", ratio=False),)
 GUARDED = "acc_train"  # what --fail-below checks
+UNCOMPARABLE = ("corpus_sha256",)  # pairing keys always: different text is no comparison
 
 
 @dataclass
@@ -122,6 +126,9 @@ def compare(
     keys = _pairing_columns(frame, axis)
     labelled = frame[["config_hash", "architecture", "task", "seed", "row_kind", "status", *keys]]
     labelled = labelled.assign(select="[]")  # pair every run, selected or not
+    # One config on both sides is two runs here: what only a run records (the corpus a
+    # text run read) may differ between them, and must split their cells.
+    labelled = labelled.assign(config_hash=frame["config_hash"] + "/" + frame["_side"])
     if axis == "architecture":
         labelled = labelled.assign(
             architecture=f"{base['architecture'].iloc[0]} → {new['architecture'].iloc[0]}"
@@ -130,6 +137,8 @@ def compare(
     frame["architecture"] = labelled["architecture"]
     cost = (frame["row_kind"] == "cost").all()
     metrics = list(COST_METRICS if cost else TRAIN_METRICS)
+    if not cost and "bits_per_byte" in frame and frame["bits_per_byte"].notna().any():
+        metrics += LM_METRICS
     runs = _per_run(frame, cost)
     cell_keys = ["architecture", "task", "variant"] + (["seq_len"] if cost else [])
     rows, unpaired = [], {"base": 0, "new": 0}
@@ -258,6 +267,9 @@ def _per_run(frame: pd.DataFrame, cost: bool) -> pd.DataFrame:
             row["acc_train"] = at_train["accuracy"].mean() if len(at_train) else math.nan
             at_longest = ok[ok["eval_seq_len"] == longest]["accuracy"]
             row["acc_longest"] = at_longest.mean() if len(at_longest) else math.nan
+            if "bits_per_byte" in at_train:
+                bpb = pd.to_numeric(at_train["bits_per_byte"], errors="coerce").dropna()
+                row["bpb_train"] = bpb.mean() if len(bpb) else math.nan
             row["_longest"] = longest if pd.notna(longest) else train_len
             row["_train_len"] = train_len
             for metric in TRAIN_METRICS[2:]:

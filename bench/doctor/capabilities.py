@@ -24,6 +24,7 @@ TORCH_KERNELS = {
     "transformer": "SDPA's flash / memory-efficient kernels (torch)",
     "lstm": "cuDNN's LSTM (torch)",
     "monarch": "cuFFT through torch.fft (torch)",
+    "rwkv4": "no fused kernel: its chunked torch WKV on the GPU",
 }
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.run.executor import RecordCallback, StepCallback, execute_run, save
+from bench.run.executor import RecordCallback, SweepStepCallback, execute_run, save
 from bench.store.records import run_record
 from bench.sweep.config import RunConfig
 from seqbench import UserError
@@ -167,7 +167,7 @@ def run_ray(
     sweep_name: str,
     out: Path,
     on_record: RecordCallback,
-    on_step: StepCallback | None = None,
+    on_step: SweepStepCallback | None = None,
     *,
     address: str | None = None,
     gpus_per_run: float | None = None,

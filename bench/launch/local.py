@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import store
 from bench.run import fingerprint
-from bench.run.executor import RecordCallback, StartCallback, StepCallback, execute_run, save
+from bench.run.executor import RecordCallback, StartCallback, SweepStepCallback, execute_run, save
 from bench.sweep.config import RunConfig, Sweep
 
 # Rough seconds per training step on a 2-core CPU at d_model=64, 2 layers, batch 64, L=64
@@ -95,7 +95,7 @@ def run_local(
     sweep_name: str,
     out: Path,
     on_record: RecordCallback,
-    on_step: StepCallback | None = None,
+    on_step: SweepStepCallback | None = None,
     select: Sequence[str] = (),
     on_start: StartCallback | None = None,
 ) -> None:

@@ -200,5 +200,11 @@ def outcome(record: dict[str, Any], log: Path | None = None) -> str:
     length = config["train"]["seq_len"]
     at_train = [p["accuracy"] for p in points if p.get("eval_seq_len") == length]
     accuracy = f"acc {sum(at_train) / len(at_train):.3f} @{length}" if at_train else "acc -"
+    bpb = [
+        p["bits_per_byte"]
+        for p in points
+        if p.get("eval_seq_len") == length and "bits_per_byte" in p
+    ]
+    accuracy += f" · {sum(bpb) / len(bpb):.3f} bpb" if bpb else ""  # a language model
     steps = f"{metrics.get('train_steps', '?')} steps ({metrics.get('stop_reason', '?')})"
     return f"{steps} · {accuracy} · {seconds}"

@@ -58,7 +58,7 @@ def print_plan(
     if sweep.select:
         console.print(
             f"selects over {', '.join(sweep.select)} per cell, on validation accuracy "
-            "(seqbench report shows the choice)"
+            "(bits per byte for text; seqbench report shows the choice)"
         )
 
 
@@ -94,6 +94,11 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value:.0f}{unit}"
 
 
+def _bpb(rows: pd.DataFrame, length: int) -> str:
+    values = pd.to_numeric(rows["bits_per_byte"], errors="coerce").dropna()
+    return f"{values.mean():.3f} @{length}" if len(values) else "-"
+
+
 def summary_table(results: pd.DataFrame) -> Table:
     """One row per cell (architecture × task × any other setting that varied, seeds
     averaged): accuracy at the training length and the longest evaluation length, steps
@@ -111,10 +116,13 @@ def summary_table(results: pd.DataFrame) -> Table:
     columns += ["setting"] if has_variant else []
     columns += ["selected (val)"] if has_selection else []
     any_failed = (rows.drop_duplicates("config_hash")["status"] != "ok").any()
+    # A language model (text) is read in bits per byte; accuracy stays for the others.
+    has_bpb = "bits_per_byte" in rows and rows["bits_per_byte"].notna().any()
     columns += [
         "acc @ train L",
         "acc @ longest",
         "exact @ train",
+        *(["bpb @ train L", "bpb @ longest"] if has_bpb else []),
         "steps (why)",
         "params",
         "train tok/s",
@@ -154,6 +162,7 @@ def summary_table(results: pd.DataFrame) -> Table:
             accuracy,
             f"{at_longest['accuracy'].mean():.2f} @{longest}" if len(at_longest) else "-",
             f"{at_train['exact_match'].mean():.2f}" if len(at_train) else "-",
+            *([_bpb(at_train, train_len), _bpb(at_longest, longest)] if has_bpb else []),
             f"{_fmt(runs['train_steps'].mean())} {why}".strip(),
             _fmt(runs["params"].mean()),
             _fmt(runs["train_tokens_per_s"].mean()),

@@ -6,7 +6,8 @@
 `FIGURE_KINDS` below is the one list of figures: name -> title and builder. The builders
 live by what they show: ``bench.plots.accuracy`` (accuracy vs length and vs state size,
 needle heatmap, sample efficiency), ``bench.plots.cost`` (throughput, memory and counted
-FLOPs vs length; cost vs width) and ``bench.plots.generation`` (generation throughput),
+FLOPs vs length; cost vs width), ``bench.plots.generation`` (generation throughput) and
+``bench.plots.text`` (language models: loss by position, the recall slice),
 drawn from the pieces in ``bench.plots.parts``.
 
 A figure whose data is missing is skipped with the reason, never an error. Every figure
@@ -43,6 +44,7 @@ from bench.plots.style import (
     PlotError,
     validate_formats,
 )
+from bench.plots.text import bpb_by_position, recall_slice
 from bench.store import cells
 from bench.store.formats import (
     check_results,
@@ -132,6 +134,22 @@ FIGURE_KINDS: dict[str, FigureKind] = {
         sample_efficiency,
         "Training-batch accuracy against training examples seen (Jelassi et al. 2024), "
         "mean ± sd over seeds.",
+    ),
+    "bpb_by_position": FigureKind(
+        "loss by position",
+        bpb_by_position,
+        "Text: bits per byte on the test split in each target-position bucket (0-63, 64-255, "
+        "256-1023, …), one panel per evaluation length, mean ± sd over seeds; a loss that "
+        "keeps falling with position is a block using its context. Dashed: the unigram "
+        "entropy of the training split; shaded: positions past the training length.",
+    ),
+    "recall_slice": FigureKind(
+        "recall slice",
+        recall_slice,
+        "Text, at the training length: bits per byte on the recall slice (bytes completing an "
+        "8-byte n-gram already in the context, Zoology's associative-recall hits) and on the "
+        "other bytes, mean ± sd over seeds; right, each block's gap to attention split into "
+        "the two slices (weighted by their share of bytes), with the recall slice's percentage.",
     ),
 }
 # Figure name -> title, read from FIGURE_KINDS (the report and tests look titles up here).

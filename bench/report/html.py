@@ -133,7 +133,14 @@ def _selection_html(results: pd.DataFrame) -> list[str]:
             "task": table["task"],
             "setting": table["variant"].replace("", "default"),
             "candidate": table["candidate"],
-            "val accuracy (mean over seeds)": table[cells.SELECTION_METRIC].map(
+            "ranked by (on validation)": table["metric"].map(
+                lambda m: (
+                    "bits per byte, lower is better"
+                    if m == cells.LM_SELECTION_METRIC
+                    else "accuracy, higher is better"
+                )
+            ),
+            "score (mean over seeds)": table["score"].map(
                 lambda v: "failed" if not np.isfinite(v) else f"{v:.3f}"
             ),
             "seeds ok": table["seeds"],
@@ -143,8 +150,10 @@ def _selection_html(results: pd.DataFrame) -> list[str]:
     return [
         "<h3 id='selection'>Selection</h3>",
         f"<p>The sweep selects over <code>{html.escape(axes)}</code>: for each cell the value "
-        "with the best mean accuracy on the validation set (drawn apart from the evaluation set "
-        "the leaderboard reports) is kept, and the leaderboard shows only its runs.</p>",
+        "with the best mean score on the validation set (drawn apart from the evaluation set "
+        "the leaderboard reports: for text, the corpus's validation split) is kept, and the "
+        "leaderboard shows only its runs. Accuracy ranks synthetic tasks, bits per byte "
+        "language models.</p>",
         _html_table(shown, color_column="architecture"),
     ]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.analysis import tables
+from bench.analysis import lm, tables
 from bench.analysis.claims import check_claims
 from bench.analysis.findings import check_findings
 from bench.analysis.verdicts import UNKNOWN, Claim
@@ -44,13 +44,19 @@ def markdown_summary(
             lines.append(
                 f"- {row.architecture} · {row.task}"
                 + (f" · {row.variant}" if row.variant else "")
-                + f": {row.candidate} → val {row.val_accuracy:.3f} ({row.seeds} seeds){mark}"
+                + f": {row.candidate} → {_metric_word(row.metric)} {row.score:.3f} "
+                f"({row.seeds} seeds){mark}"
             )
         lines.append("")
     lines += ["## Claims checked", "", *(_claims_markdown(claims) or ["No claim has data here."])]
     if findings:
         lines += ["", "## Paper beside measurement", "", _findings_markdown(findings)]
     return "\n".join(lines) + "\n"
+
+
+def _metric_word(metric: str) -> str:
+    """How a selection metric reads: ``val`` (accuracy), as it always has; ``val bpb``."""
+    return "val bpb" if metric == cells.LM_SELECTION_METRIC else "val"
 
 
 def _claims_markdown(claims: list[Claim]) -> list[str]:
@@ -109,6 +115,10 @@ def main_job_table(results: pd.DataFrame) -> str:
             longest = one[one["eval_seq_len"] == one["eval_seq_len"].max()]
             converged = bool(at_train["converged"].fillna(False).all())
             steps = round(at_train["train_steps"].mean())
+            if lm.is_language_model(one):  # text: bits per byte, lower is better
+                bpb = (pd.to_numeric(r["bits_per_byte"]).mean() for r in (at_train, longest))
+                row[arch] = "{:.2f} → {:.2f} bpb".format(*bpb) + f" ({steps:,})"
+                continue
             row[arch] = (
                 f"{at_train['accuracy'].mean():.2f}{'' if converged else '*'} → "
                 f"{longest['accuracy'].mean():.2f} ({steps:,})"
@@ -205,8 +215,13 @@ def results_document(root: Path) -> str:
         rel = f"../results/reference/{folder.name}"
         lines += [f"## `{folder.name}`", "", how_obtained(folder.name, results, records), ""]
         if (results["row_kind"] == "eval").any():
+            measured = (
+                "Bits per byte on the test split (lower is better)"
+                if lm.is_language_model(results)
+                else "Token accuracy"
+            )
             lines += [
-                "Token accuracy at the training length → at the longest evaluated length "
+                f"{measured} at the training length → at the longest evaluated length "
                 "(steps taken); `*` = unconverged:",
                 "",
                 main_job_table(results),

@@ -2,8 +2,9 @@
 
 The method (warm-up, synchronization, repeats, memory) is described in ``bench.run.measure``.
 
-    measure_cost(model, run, device, seq_len, vocab_size) -> dict   # one length
-    cost_points(model, run, device, vocab_size) -> list[dict]       # every measure.seq_lens
+    measure_cost(model, measure, dtype, device, seq_len, vocab_size) -> dict  # one length
+    cost_points(model, measure, dtype, device, vocab_size) -> list[dict]      # every seq_len
+    state_bytes(model, seq_len, dtype) -> int       # the recurrent state, in the run's dtype
 
 Both keep every timed call's seconds (``train_times_s``, ``prefill_times_s``,
 ``decode_times_s``) next to the throughputs computed from their medians, so a cost slope
@@ -12,15 +13,15 @@ can be fitted from every repeat with an interval (``bench.analysis.claims``).
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from architectures import SequenceModel
+from bench.run import StepCallback
 from bench.run.flops import flop_columns
 from bench.run.measure import (
     PeakMemory,
@@ -32,9 +33,8 @@ from bench.run.measure import (
     state_at,
     time_interleaved,
 )
-from bench.sweep.config import DTYPES, MeasureSection, RunConfig
+from bench.sweep.config import MeasureSection
 
-StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
 KINDS = ("train", "prefill", "decode")
 
 
@@ -46,16 +46,15 @@ class _Calls:
     def __init__(
         self,
         model: SequenceModel,
-        run: RunConfig,
         device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int,
         seq_len: int,
         vocab_size: int,
         optimizer: torch.optim.Optimizer,
     ) -> None:
-        self.model, self.device, self.optimizer = model, device, optimizer
-        self.seq_len, self.vocab_size = seq_len, vocab_size
-        self.batch_size = run.measure.batch_size
-        self.dtype = DTYPES[run.dtype]
+        self.model, self.device, self.dtype, self.optimizer = model, device, dtype, optimizer
+        self.batch_size, self.seq_len, self.vocab_size = batch_size, seq_len, vocab_size
         self.tokens = torch.randint(0, vocab_size, (self.batch_size, seq_len), device=device)
         self.states = None
 
@@ -90,7 +89,15 @@ class _Calls:
         return {"train": self.train_step, "prefill": self.prefill, "decode": self.decode}
 
 
+def state_bytes(model: SequenceModel, seq_len: int, dtype: torch.dtype) -> int:
+    """Bytes per sequence of the state after ``seq_len`` tokens, its numbers held in
+    ``dtype`` (the run's: 2 bytes each in bfloat16, 4 in float32)."""
+    return model.state_size(seq_len) * torch.empty((), dtype=dtype).element_size()
+
+
 def _counts(measure: MeasureSection) -> dict[str, int]:
+    """Timed calls of each kind at one length: ``repeats`` (decode: at least
+    ``decode_steps``, one step being short)."""
     repeats = measure.repeats
     return {"train": repeats, "prefill": repeats, "decode": max(repeats, measure.decode_steps)}
 
@@ -108,23 +115,31 @@ def _summary(timings: dict[str, Timing], batch_size: int, seq_len: int) -> dict[
 
 
 def measure_cost(
-    model: SequenceModel, run: RunConfig, device: torch.device, seq_len: int, vocab_size: int
+    model: SequenceModel,
+    measure: MeasureSection,
+    dtype: torch.dtype,
+    device: torch.device,
+    seq_len: int,
+    vocab_size: int,
+    counts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Training, prefill and decode throughput and peak memory at one length.
+    """Training, prefill and decode throughput and peak memory at one length, for batches
+    of ``measure.batch_size`` in ``dtype``.
 
     Peak memory of an inference forward, then of a training step (which allocates AdamW's
-    moments, as training does); then ``measure.warmup`` untimed and ``measure.repeats``
-    timed calls of each kind, taken in turn (decode: at least ``measure.decode_steps``).
+    moments, as training does); then ``measure.warmup`` untimed and ``counts`` timed calls
+    of each kind, taken in turn (default: ``measure.repeats``; decode: at least
+    ``measure.decode_steps``).
     """
-    m = run.measure
-    calls = _Calls(model, run, device, seq_len, vocab_size, _optimizer(model))
+    calls = _Calls(model, device, dtype, measure.batch_size, seq_len, vocab_size, _optimizer(model))
     with PeakMemory(device) as infer_memory:
         calls.prefill()
     with PeakMemory(device) as train_memory:
         calls.train_step()
-    timings = time_interleaved(calls.by_kind(), _counts(m), device, m.warmup)
+    counts = dict(counts) if counts is not None else _counts(measure)
+    timings = time_interleaved(calls.by_kind(), counts, device, measure.warmup)
     return {
-        **_summary(timings, m.batch_size, seq_len),
+        **_summary(timings, measure.batch_size, seq_len),
         "peak_memory_train_bytes": train_memory.bytes,
         "peak_memory_infer_bytes": infer_memory.bytes,
         "memory_kind": train_memory.kind,
@@ -142,7 +157,8 @@ def _share(total: int, rounds: int, index: int) -> int:
 
 def cost_points(
     model: SequenceModel,
-    run: RunConfig,
+    measure: MeasureSection,
+    dtype: torch.dtype,
     device: torch.device,
     vocab_size: int,
     on_step: StepCallback | None = None,
@@ -160,16 +176,10 @@ def cost_points(
     whole run: a slowdown of the machine lands on all lengths alike instead of bending
     the cost-vs-length curve, and it shows in each length's spread.
     """
-    m = run.measure
+    m = measure
     rounds, counts = m.repeats, _counts(m)
-    # The first visit of a length times one call of each kind (and its share of decode).
-    first = dataclasses.replace(
-        run,
-        measure=m.model_copy(
-            update={"repeats": 1, "decode_steps": _share(counts["decode"], rounds, 0)}
-        ),
-    )
-    element_bytes = 4
+    # The first visit of a length times its first round's share of each kind's calls.
+    first_counts = {kind: _share(counts[kind], rounds, 0) for kind in KINDS}
     lengths = sorted(m.seq_lens)
     planned = len(lengths) * rounds
     visits = 0
@@ -180,7 +190,7 @@ def cost_points(
         point: dict[str, Any] = {
             "row_kind": "cost",
             "seq_len": seq_len,
-            "state_bytes": model.state_size(seq_len) * element_bytes,
+            "state_bytes": state_bytes(model, seq_len, dtype),
         }
         points[seq_len] = point
         if stop_reason is not None:
@@ -189,7 +199,7 @@ def cost_points(
             continue
         started = time.perf_counter()
         try:
-            cost = measure_cost(model, first, device, seq_len, vocab_size)
+            cost = measure_cost(model, m, dtype, device, seq_len, vocab_size, first_counts)
         except Exception as error:
             if not is_oom(error):
                 raise
@@ -217,11 +227,13 @@ def cost_points(
     if rounds > 1 and measured:
         optimizer = _optimizer(model)
         # AdamW allocates its moments on the first step; do that step untimed.
-        _Calls(model, run, device, min(measured), vocab_size, optimizer).train_step()
+        _Calls(
+            model, device, dtype, m.batch_size, min(measured), vocab_size, optimizer
+        ).train_step()
         for index in range(1, rounds):
             round_counts = {kind: _share(counts[kind], rounds, index) for kind in KINDS}
             for seq_len in list(measured):
-                calls = _Calls(model, run, device, seq_len, vocab_size, optimizer)
+                calls = _Calls(model, device, dtype, m.batch_size, seq_len, vocab_size, optimizer)
                 try:
                     timings = time_interleaved(calls.by_kind(), round_counts, device)
                 except Exception as error:

@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench import store
-from bench.run import fingerprint
+from bench.run import StepCallback, fingerprint
 from bench.run.train import execute
 from bench.sweep.config import RunConfig
 
 RecordCallback = Callable[[RunConfig, dict[str, Any]], None]
-StepCallback = Callable[[RunConfig, int, int], None]
 StartCallback = Callable[[RunConfig], None]
+# A sweep's progress bar: which run, then that run's ``StepCallback`` arguments (steps
+# done, steps planned); a launcher binds it to each run it executes.
+SweepStepCallback = Callable[[RunConfig, int, int], None]
 
 
-def execute_run(run: RunConfig, on_step: Callable[[int, int], None] | None = None) -> dict:
+def execute_run(run: RunConfig, on_step: StepCallback | None = None) -> dict:
     """``bench.run.train.execute`` with the fingerprint of the code it ran with (taken first,
     as the run starts)."""
     return execute(run, on_step, code=fingerprint.fingerprint(run))
@@ -76,6 +78,8 @@ def run_log(record: dict[str, Any]) -> str:
         ]
     if metrics.get("val_accuracy") is not None:
         lines.append(f"validation accuracy {metrics['val_accuracy']:.4f}")
+    if metrics.get("val_bits_per_byte") is not None:
+        lines.append(f"validation bits per byte {metrics['val_bits_per_byte']:.4f}")
     for point in record.get("points", []):
         where = f"length {point.get('seq_len', point.get('eval_seq_len'))}"
         if point.get("needle_depth") is not None:
@@ -89,6 +93,11 @@ def run_log(record: dict[str, Any]) -> str:
         elif point.get("row_kind") == "eval":
             lines.append(
                 f"{where}: accuracy {point['accuracy']:.4f}, exact match {point['exact_match']:.4f}"
+                + (
+                    f", {point['bits_per_byte']:.4f} bits per byte"
+                    if "bits_per_byte" in point
+                    else ""
+                )
             )
         else:
             rates = ", ".join(

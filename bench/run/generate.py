@@ -34,12 +34,13 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from architectures import SequenceModel
+from bench.run import StepCallback
+from bench.run.cost import state_bytes
 from bench.run.measure import (
     PeakMemory,
     free_cached_memory,
@@ -49,8 +50,6 @@ from bench.run.measure import (
     synchronize,
 )
 from bench.sweep.config import DTYPES, GenerateSection, MeasureSection
-
-StepCallback = Callable[[int, int], None]  # (steps done, steps planned)
 
 
 class _Generation:
@@ -130,7 +129,6 @@ def generation_points(
     model = _in_dtype(model, dtype)
     model.eval()
     cap = None if setting.max_memory_gb is None else setting.max_memory_gb * 2**30
-    element_bytes = torch.empty((), dtype=dtype).element_size()
     planned, visits = len(setting.batch_sizes) * rounds, 0
     points: dict[int, dict[str, Any]] = {}
     times: dict[int, tuple[list[float], list[float]]] = {}  # ok batch sizes
@@ -141,8 +139,7 @@ def generation_points(
             "batch_size": batch,
             "prompt_len": setting.prompt_len,
             "new_tokens": setting.new_tokens,
-            "state_bytes": model.state_size(setting.prompt_len + setting.new_tokens)
-            * element_bytes,
+            "state_bytes": state_bytes(model, setting.prompt_len + setting.new_tokens, dtype),
             "cuda_graphs": False,
         }
         points[batch] = point

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.run import attention
-from bench.run.cost import StepCallback, cost_points, measure_cost
+from bench.run import StepCallback, attention, lm
+from bench.run.cost import cost_points, measure_cost, state_bytes
 from bench.run.generate import generation_points
 from bench.run.measure import (
     autocast,
@@ -37,6 +37,7 @@ from bench.run.measure import (
 )
 from bench.store.records import run_record
 from bench.sweep.config import DTYPES, RunConfig, TrainSection
+from bench.sweep.resolve import build_task
 
 TIMING_WARMUP_STEPS = 3  # excluded from training throughput (allocation, lazy init)
 
@@ -214,6 +215,8 @@ def evaluate(
     ``split="eval"``: the ``eval.n`` examples the results report. ``split="val"``: the
     ``eval.val_n`` validation examples that learning-rate (or any declared) selection
     uses, drawn from another seed so the reported set never chooses its own winner.
+    A task with splits of its own (``text``) samples them from its test and validation
+    splits, and a language-model task adds its metrics (``bench.run.lm``).
     """
     model.eval()
     generator = torch.Generator().manual_seed(_SPLIT_SEEDS[split] + run.seed)
@@ -221,6 +224,8 @@ def evaluate(
     batch_size = run.eval.batch_size
     correct = scored = exact = 0.0
     dtype = DTYPES[run.train.dtype]
+    sample_args = {**lm.split_args(task, split), **sample_args}
+    scores = lm.LMScores(task) if lm.is_language_model(task) else None
     for start in range(0, n, batch_size):
         batch = task.sample(min(batch_size, n - start), seq_len, generator, **sample_args)
         targets = batch.targets.to(device)
@@ -231,7 +236,10 @@ def evaluate(
         correct += accuracy * n_scored
         scored += n_scored
         exact += exact_match * targets.shape[0]
-    return {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+        if scores is not None:
+            scores.add(logits, batch.inputs, batch.targets)
+    out = {"accuracy": correct / max(scored, 1), "exact_match": exact / n}
+    return out if scores is None else {**out, **scores.result()}
 
 
 def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device) -> list[dict]:
@@ -239,7 +247,6 @@ def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device
     if run.eval.depths is not None and "depth" in grid:
         grid["depth"] = run.eval.depths
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    element_bytes = torch.finfo(DTYPES[run.train.dtype]).bits // 8
     points = []
     for seq_len in run.eval.seq_lens:
         for sample_args in combos:
@@ -247,7 +254,7 @@ def eval_points(model: SequenceModel, task, run: RunConfig, device: torch.device
                 "row_kind": "eval",
                 "eval_seq_len": seq_len,
                 "needle_depth": sample_args.get("depth"),
-                "state_bytes": model.state_size(seq_len) * element_bytes,
+                "state_bytes": state_bytes(model, seq_len, DTYPES[run.train.dtype]),
             }
             try:
                 point.update(evaluate(model, task, run, device, seq_len, **sample_args))
@@ -301,7 +308,7 @@ def execute(
     """Run one config and return its record (``bench.store.run_record``); never raises for
     the run. ``code``: the fingerprint of the code it runs with, kept in the record."""
     keep_freed_memory()  # no mmap page faults per large tensor (see bench.run.measure)
-    device = torch.device(run.device)
+    device, dtype = torch.device(run.device), DTYPES[run.dtype]
     flush_denormals(device)  # subnormals cost the CPU, not the block (bench.run.measure)
     start = time.perf_counter()
     metrics: dict[str, Any] = {}
@@ -309,8 +316,9 @@ def execute(
     model = None
     try:
         if run.kind == "train":
-            task = tasks.create(run.task, **run.task_config)
+            task = build_task(run.task, run.task_config)  # the instance resolving checked
             vocab_size = task.vocab_size
+            lm.note_corpus(task, found, metrics)  # a text task: its corpus, unigram bpb
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
@@ -326,13 +334,15 @@ def execute(
                 trained = train(model, task, run, device, on_step)
                 found["curve"] = trained.pop("curve")
                 metrics.update(trained)
-                metrics["val_accuracy"] = evaluate(
-                    model, task, run, device, run.train.seq_len, split="val"
-                )["accuracy"]
+                val = evaluate(model, task, run, device, run.train.seq_len, split="val")
+                metrics["val_accuracy"] = val["accuracy"]
+                if "bits_per_byte" in val:  # what selection ranks a language model by
+                    metrics["val_bits_per_byte"] = val["bits_per_byte"]
                 found["points"] = eval_points(model, task, run, device)
             found["nondeterministic"] = nondeterministic
             if run.measure.cost:
-                cost = measure_cost(model, run, device, run.train.seq_len, vocab_size)
+                length = run.train.seq_len  # cost at the length it trained on
+                cost = measure_cost(model, run.measure, dtype, device, length, vocab_size)
                 found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
             if run.measure.generate is not None:
@@ -340,7 +350,7 @@ def execute(
         elif run.measure.generate is not None:
             found["points"] = generation_points(model, run.measure, device, vocab_size, on_step)
         else:
-            found["points"] = cost_points(model, run, device, vocab_size, on_step)
+            found["points"] = cost_points(model, run.measure, dtype, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
         metrics["attention_kernel"] = attention.kernel_used(model, vocab_size)
     except Diverged as error:

@@ -14,9 +14,14 @@ adds two columns to the results table:
   e.g. ``"d_state=8"`` or ``"sweep=quick, commit=1a2b3c4"``; empty when nothing does;
 - ``selected``: for a sweep that declares ``select = ["train.lr"]``, the value kept for
   this cell (``"lr=0.003"``); the other values' runs are dropped from the table. The
-  choice is the best mean **validation** accuracy over seeds (``val_accuracy``, measured
-  on a set drawn apart from the reported evaluation set), so the reported numbers never
-  choose their own winner. ``selections(results)`` shows every candidate's score.
+  choice is the best mean **validation** score over seeds, measured on a set drawn apart
+  from the reported evaluation set, so the reported numbers never choose their own
+  winner: the highest ``val_accuracy``, or for a language model (``text``, whose runs
+  record ``val_bits_per_byte`` on its validation split) the lowest bits per byte.
+  ``selections(results)`` shows every candidate's score.
+
+Runs of a text task that read different corpora (another Python's standard library, an
+edited folder) differ in ``corpus_sha256`` and are never one cell.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ _PROVENANCE = {
     "device_name": "device",
     "code_block": "block code",  # the block's source digest (bench.run.fingerprint)
     "code_task": "task code",
+    "corpus_sha256": "corpus",  # the text a language model read (tasks/text)
 }
 # Keys that never make two runs different experiments.
 _NOT_A_SETTING = {"train.log_every"}
-SELECTION_METRIC = "val_accuracy"
+SELECTION_METRIC = "val_accuracy"  # higher is better
+LM_SELECTION_METRIC = "val_bits_per_byte"  # lower is better; recorded by language models
 
 
 class CellError(UserError):
@@ -95,20 +102,30 @@ def prepare(results: pd.DataFrame) -> pd.DataFrame:
     return results
 
 
+def selection_metric(cell: pd.DataFrame) -> tuple[str, bool]:
+    """``(column, higher is better)`` a cell is selected by: validation bits per byte
+    (lower is better) when its runs recorded it, else validation accuracy."""
+    if LM_SELECTION_METRIC in cell.columns and cell[LM_SELECTION_METRIC].notna().any():
+        return LM_SELECTION_METRIC, False
+    return SELECTION_METRIC, True
+
+
 def selections(results: pd.DataFrame) -> pd.DataFrame:
     """Every candidate of every selected cell: architecture, task, variant, candidate,
-    mean validation accuracy, seeds, and whether it was chosen. Empty without selection."""
+    the validation metric it was ranked by and its mean score over seeds, seeds, and
+    whether it was chosen. Empty without selection."""
     results = results if "variant" in results.columns else _with_variants(results)
     select = [a for a in declared_selection(results) if a in results.columns]
-    columns = ["architecture", "task", "variant", "candidate", SELECTION_METRIC, "seeds", "chosen"]
+    columns = ["architecture", "task", "variant", "candidate", "metric", "score", "seeds", "chosen"]
     if not select:
         return pd.DataFrame(columns=columns)
     rows = []
     for (arch, task, variant), cell in _trained_runs(results).groupby(
         ["architecture", "task", "variant"], dropna=False, sort=True
     ):
-        scores = _candidate_scores(cell, select)
-        best = _best(scores)
+        metric, higher = selection_metric(cell)
+        scores = _candidate_scores(cell, select, metric)
+        best = _best(scores, higher)
         for candidate, (score, seeds) in scores.items():
             rows.append(
                 {
@@ -116,7 +133,8 @@ def selections(results: pd.DataFrame) -> pd.DataFrame:
                     "task": task,
                     "variant": variant,
                     "candidate": _candidate_label(select, candidate),
-                    SELECTION_METRIC: score,
+                    "metric": metric,
+                    "score": score,
                     "seeds": seeds,
                     "chosen": candidate == best,
                 }
@@ -153,7 +171,8 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     text = str(value)
-    return text[:7] if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else text
+    is_digest = len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+    return text[:7] if is_digest else text  # a commit or a corpus's SHA-256
 
 
 def _labels(results: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -226,29 +245,33 @@ def _trained_runs(results: pd.DataFrame) -> pd.DataFrame:
     return rows.drop_duplicates("config_hash")
 
 
-def _candidate_scores(cell: pd.DataFrame, select: list[str]) -> dict[tuple, tuple[float, int]]:
-    """Candidate values -> (mean validation accuracy over its ok seeds, ok seeds)."""
-    if SELECTION_METRIC not in cell.columns or cell[SELECTION_METRIC].isna().all():
+def _candidate_scores(
+    cell: pd.DataFrame, select: list[str], metric: str = SELECTION_METRIC
+) -> dict[tuple, tuple[float, int]]:
+    """Candidate values -> (mean validation ``metric`` over its ok seeds, ok seeds)."""
+    if metric not in cell.columns or cell[metric].isna().all():
         raise CellError(
-            f"cannot select over {', '.join(select)}: these runs carry no {SELECTION_METRIC} "
+            f"cannot select over {', '.join(select)}: these runs carry no {metric} "
             "(recorded by an older seqbench); run the sweep again with --rerun"
         )
     out: dict[tuple, tuple[float, int]] = {}
     keys = cell[select].map(_hashable)
     for candidate, group in cell.groupby([keys[c] for c in select], dropna=False, sort=True):
         candidate = candidate if isinstance(candidate, tuple) else (candidate,)
-        ok = group[(group["status"] == "ok")][SELECTION_METRIC].dropna()
+        ok = group[(group["status"] == "ok")][metric].dropna()
         out[candidate] = (float(ok.mean()) if len(ok) else math.nan, len(ok))
     return out
 
 
-def _best(scores: dict[tuple, tuple[float, int]]) -> tuple | None:
-    """Highest mean validation accuracy; ties go to the first candidate in sorted order.
-    A candidate whose seeds all failed (diverged, out of memory) cannot win."""
+def _best(scores: dict[tuple, tuple[float, int]], higher: bool = True) -> tuple | None:
+    """Best mean validation score (highest, or lowest when ``higher`` is False); ties go
+    to the first candidate in sorted order. A candidate whose seeds all failed (diverged,
+    out of memory) cannot win."""
     finite = {k: v for k, v in scores.items() if not math.isnan(v[0])}
     if not finite:
         return None
-    return max(finite, key=lambda k: finite[k][0])
+    sign = 1.0 if higher else -1.0
+    return max(finite, key=lambda k: sign * finite[k][0])
 
 
 def _candidate_label(select: list[str], candidate: tuple) -> str:
@@ -262,7 +285,8 @@ def _apply_selection(results: pd.DataFrame, select: list[str]) -> pd.DataFrame:
     chosen_label: dict[str, str] = {}
     runs = _trained_runs(results)
     for _, cell in runs.groupby(["architecture", "task", "variant"], dropna=False):
-        best = _best(_candidate_scores(cell, select))
+        metric, higher = selection_metric(cell)
+        best = _best(_candidate_scores(cell, select, metric), higher)
         keys = cell[select].map(_hashable)
         if best is None:  # every candidate failed: keep them all, visibly unselected
             keep_hashes |= set(cell["config_hash"])

@@ -27,6 +27,19 @@ from seqbench import UserError
 ARCHITECTURE_LINEUP = ("transformer", "lstm", "rwkv", "monarch", "mamba", "rwkv4")
 TASK_LINEUP = ("copy", "selective_copy", "mqar", "induction", "needle")
 
+# A language model's metrics per evaluation point (the text task; docs/results-schema.md).
+LM_COLUMNS = (
+    "bits_per_byte",
+    "recall_bits_per_byte",
+    "other_bits_per_byte",
+    "recall_fraction",
+    "position_buckets",
+    "position_bits_per_byte",
+    "val_bits_per_byte",
+    "unigram_bits_per_byte",
+    "corpus_sha256",
+)
+
 # Columns every figure needs; the rest are checked per figure (missing -> figure skipped).
 REQUIRED_COLUMNS = (
     "config_hash",
@@ -119,6 +132,8 @@ def per_run_accuracy(results: pd.DataFrame, *, statuses: Sequence[str] = ("ok",)
             "converged",
             "train_steps",
             "val_accuracy",
+            # a language model's (text): one row per (run, length), nothing to average
+            *LM_COLUMNS,
         )
         if c in rows.columns
     ]

@@ -55,13 +55,15 @@ def run_record(
     timing_spread: dict[str, Any] | None = None,
     traceback: str | None = None,
     code: dict[str, Any] | None = None,
+    corpus: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The record of one run, whatever its ``status`` (``STATUSES``): the one place that
     lays out what a run file holds, for a run that executed and for one a launcher lost.
 
     Keys, in order: ``config_hash``, ``config``, ``status``, ``error``, ``metrics``,
     ``points``, ``curve``; then, when given, ``nondeterministic`` and ``timing_spread``
-    (trained runs), ``traceback`` (failures); ``env``; ``code`` when given (the
+    (trained runs), ``traceback`` (failures), ``corpus`` (a text task's
+    ``corpus_identity()``: what the run read, never grouped across digests); ``env``; ``code`` when given (the
     fingerprint, ``bench.run.fingerprint``). Saving adds ``sweep``, ``select`` and
     ``finished_at`` (``bench.run.executor.save``), and ``write_run`` the ``schema``.
     """
@@ -80,6 +82,7 @@ def run_record(
         "nondeterministic": nondeterministic,
         "timing_spread": timing_spread,
         "traceback": traceback,
+        "corpus": corpus,
     }
     record.update({key: value for key, value in optional.items() if value is not None})
     record["env"] = env
@@ -195,6 +198,7 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         "converged": converged(config, metrics.get("stop_reason")),
         "nondeterministic": "; ".join(record.get("nondeterministic", [])),
         **_code_columns(record.get("code")),
+        **_corpus_columns(record.get("corpus")),
         **metrics,
         **record.get("env", {}),
     }
@@ -237,6 +241,13 @@ def _code_columns(code: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _corpus_columns(corpus: dict[str, Any] | None) -> dict[str, Any]:
+    """The corpus a text run read, as columns: its name and the SHA-256 of its splits."""
+    if not corpus:
+        return {}
+    return {"corpus_name": corpus.get("name"), "corpus_sha256": corpus.get("sha256")}
+
+
 def converged(config: dict[str, Any], stop_reason: str | None) -> bool | None:
     """Whether a training run finished its job: reached ``train.early_stop`` when one is
     set, else used its whole step budget. A run stopped by the time cap or a diverging
@@ -265,6 +276,16 @@ COLUMNS = [
     "accuracy",
     "exact_match",
     "val_accuracy",
+    "bits_per_byte",
+    "recall_bits_per_byte",
+    "other_bits_per_byte",
+    "recall_fraction",
+    "position_buckets",
+    "position_bits_per_byte",
+    "val_bits_per_byte",
+    "unigram_bits_per_byte",
+    "corpus_name",
+    "corpus_sha256",
     "stop_reason",
     "converged",
     "train_steps",
@@ -302,6 +323,17 @@ COLUMNS = [
 
 
 _LENGTHS = ("eval_seq_len", "seq_len")  # an eval row's length; a cost row's
+# A language model's columns, absent from a folder without text runs: numbers stay
+# numeric (NaN), the rest None, so that an exported table reads back the same.
+_LM_NUMBERS = (
+    "bits_per_byte",
+    "recall_bits_per_byte",
+    "other_bits_per_byte",
+    "recall_fraction",
+    "val_bits_per_byte",
+    "unigram_bits_per_byte",
+)
+_LM_OTHERS = ("position_buckets", "position_bits_per_byte", "corpus_name", "corpus_sha256")
 
 
 def load(root: str | Path) -> pd.DataFrame:
@@ -318,7 +350,10 @@ def load(root: str | Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     for column in COLUMNS:
         if column not in frame:  # a length column stays numeric: NaN rather than pd.NA
-            frame[column] = math.nan if column in _LENGTHS else pd.NA
+            if column in _LENGTHS + _LM_NUMBERS:
+                frame[column] = math.nan
+            else:
+                frame[column] = None if column in _LM_OTHERS else pd.NA
     extra = sorted(c for c in frame.columns if c not in COLUMNS)
     return frame[COLUMNS + extra]
 

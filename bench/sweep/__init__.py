@@ -3,13 +3,12 @@ their expansion into validated, hashable runs. The bottom layer: imports no othe
 of ``bench``."""
 
 from bench.sweep.config import RunConfig, Sweep, SweepConfigError
-from bench.sweep.load import apply_overrides, build_sweep, load_sweep, parse_override, presets
+from bench.sweep.load import build_sweep, load_sweep, parse_override, presets
 
 __all__ = [
     "RunConfig",
     "Sweep",
     "SweepConfigError",
-    "apply_overrides",
     "build_sweep",
     "load_sweep",
     "parse_override",

@@ -6,8 +6,8 @@
                   (``run.train.seq_len``), hashed to name its result file
     Sweep         a sweep's name, its runs and the config they came from
 
-Reading a TOML file into these is ``bench.sweep.load``; the comparison protocol the
-settings serve is in docs/design.md.
+Reading a TOML file into these is ``bench.sweep.load``, and which setting wins
+``bench.sweep.runs``; the comparison protocol the settings serve is in docs/design.md.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bench.sweep.frozen import Frozen, freeze
 from seqbench import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -60,8 +61,17 @@ class TrainSection(_Section):
     max_time_s: float | None = Field(
         None, gt=0, description="safety cap: stop training after this many seconds (off)"
     )
-    early_stop: float | None = Field(0.99, gt=0, le=1, description="stop at this batch accuracy")
+    early_stop: float | None = Field(
+        0.99, gt=0, le=1, description="stop at this batch accuracy; false: never (text)"
+    )
     log_every: int = Field(10, gt=0)
+
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # TOML has no null: ``early_stop = false`` turns it off, for tasks such as text
+        # whose batches never reach an accuracy threshold (their budget is the steps).
+        return None if value is False else value
 
 
 class EvalSection(_Section):
@@ -144,8 +154,9 @@ class SweepConfig(_Section):
     select: list[str] = Field(default_factory=list)
     model: dict[str, Any] = Field(default_factory=dict)
     task: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # train and eval may hold a table per task ([train.copy] seq_len = 34) that overrides
-    # the shared settings for that task; they are validated per run.
+    # train, eval and measure may hold a table per task ([train.copy] seq_len = 34) that
+    # overrides the shared settings for that task; they are validated per run, after the
+    # grid and --set are laid over them (bench.sweep.runs says which wins).
     train: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
     measure: dict[str, Any] = Field(default_factory=dict)
@@ -275,11 +286,11 @@ class Sweep:
         """Grid axes with more than one value (seed included), in grid order. With several
         grids, an axis that only some of them set varies too (the others use the default)."""
         grids = self.config.grids
-        values: dict[str, set[str]] = {}
+        values: dict[str, set[Frozen]] = {}
         for grid in grids:
             for axis, value in grid.items():
                 listed = value if isinstance(value, list) else [value]
-                values.setdefault(axis, set()).update(json.dumps(v) for v in listed)
+                values.setdefault(axis, set()).update(freeze(v) for v in listed)
         return [
             axis
             for axis, seen in values.items()

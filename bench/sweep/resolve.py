@@ -1,15 +1,18 @@
 """Resolving what a run names, and checking it can be built, before anything runs.
 
 An architecture name (registered, or ``package.module:Class``), the device ``auto``
-means here, the width that parameter matching picks (``model.params``), and a last
-check that the block and task accept the run's settings and lengths. Each failure is a
-``SweepConfigError`` naming the value and what is allowed.
+means here, the width that parameter matching picks (``model.params``), the run's task
+(built once, ``build_task``), and a last check that the block and task accept the run's
+settings and lengths. Each failure is a ``SweepConfigError`` naming the value and what
+is allowed.
+
+The caches here are keyed by ``freeze(settings)`` (``bench.sweep.frozen``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -17,6 +20,7 @@ import torch
 import architectures
 import tasks
 from bench.sweep.config import RunConfig, SweepConfigError
+from bench.sweep.frozen import Frozen, freeze, thaw
 
 
 def resolve_device(device: str, check: bool = True) -> str:
@@ -42,18 +46,28 @@ def _params_at(
         return None
 
 
-@functools.lru_cache(maxsize=256)
 def match_width(
-    arch: str, vocab_size: int, n_layers: int, settings: str, target: int, tolerance: float = 0.05
+    arch: str,
+    vocab_size: int,
+    n_layers: int,
+    settings: Mapping[str, Any],
+    target: int,
+    tolerance: float = 0.05,
 ) -> int:
-    """The d_model whose parameter count is closest to ``target`` (within ``tolerance``).
+    """The d_model whose parameter count is closest to ``target`` (within ``tolerance``),
+    for the architecture with ``settings``. Widths that are multiples of 8 (friendlier to
+    kernels) win when one is close enough. Cached: a sweep asks once per distinct run."""
+    return _match_width(arch, vocab_size, n_layers, freeze(settings), target, tolerance)
 
-    ``settings`` are the architecture's settings as a JSON string (hashable, for the cache).
-    Widths that are multiples of 8 (friendlier to kernels) win when one is close enough.
-    """
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _match_width(
+    arch: str, vocab_size: int, n_layers: int, settings: Frozen, target: int, tolerance: float
+) -> int:
+    arch_settings = thaw(settings)
     counts: dict[int, int] = {}
     for d in range(2, 8193):
-        n = _params_at(arch, vocab_size, d, n_layers, json.loads(settings))
+        n = _params_at(arch, vocab_size, d, n_layers, arch_settings)
         if n is not None:
             counts[d] = n
             if n > target * (1 + tolerance):
@@ -75,11 +89,21 @@ def match_width(
     )
 
 
-def task_vocab(task: str, settings: str) -> int:
+def build_task(name: str, settings: Mapping[str, Any]) -> tasks.Task:
+    """The task ``name`` with ``settings``, built once: resolving a run (its vocabulary for
+    parameter matching, its length checks) and executing it share one instance. Tasks are
+    stateless after construction (``Task.sample`` is a function of its generator)."""
     try:
-        return tasks.create(task, **json.loads(settings)).vocab_size
+        return _build_task(tasks.get(name), name, freeze(settings))
     except tasks.TaskConfigError as error:
-        raise SweepConfigError(f"task.{task}: {error}") from None
+        raise SweepConfigError(f"task.{name}: {error}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _build_task(task_class: type[tasks.Task], name: str, settings: Frozen) -> tasks.Task:
+    # Keyed by the class too: a test or plugin that registers another class under the
+    # same name gets its own instance. A config error is raised, so never cached.
+    return tasks.create(name, **thaw(settings))
 
 
 def task_name(value: Any) -> str:
@@ -131,14 +155,21 @@ def validate_run(run: RunConfig) -> None:
                 "measure.seq_lens is empty; a cost sweep needs lengths to measure"
             )
         return
+    task = build_task(run.task, run.task_config)
     try:
-        task = tasks.create(run.task, **run.task_config)
         lengths = [run.train.seq_len, *run.eval.seq_lens]
         for length in lengths:
             if length < task.min_seq_len:
                 raise SweepConfigError(
                     f"sequence length {length} is too short for task "
                     f"{run.task}: it needs at least {task.min_seq_len}"
+                )
+            # A corpus bounds the length from above: a window must fit in every split.
+            longest = getattr(task, "max_seq_len", None)
+            if longest is not None and length > longest:
+                raise SweepConfigError(
+                    f"sequence length {length} is too long for task {run.task}: "
+                    f"its corpus allows at most {longest} (the smallest split's bytes)"
                 )
         # Sampling one example checks settings that depend on the length (e.g. MQAR pairs).
         generator = torch.Generator().manual_seed(0)

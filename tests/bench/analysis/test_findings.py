@@ -20,7 +20,7 @@ from bench.report import html as report
 from bench.report.markdown import markdown_summary
 from bench.sweep import papers
 from bench.sweep.config import SweepConfigError
-from bench.sweep.load import apply_overrides, build_sweep, load_sweep, presets
+from bench.sweep.load import build_sweep, load_sweep, presets
 from bench.sweep.papers import Finding
 
 PAPER = {
@@ -196,10 +196,11 @@ def test_a_sweep_of_several_grids_runs_the_union_of_their_products():
 
 
 def test_set_reaches_every_grid():
-    raw = apply_overrides(two_grids(), ["grid.seed=[3]", "train.lr=1e-2"])
-    assert [g["seed"] for g in raw["grid"]] == [[3], [3]]
-    assert raw["grid"][1]["train.lr"] == [1e-2]
-    assert {r.seed for r in build_sweep(raw).runs} == {3}
+    sweep = build_sweep(two_grids(), overrides=["grid.seed=[3]", "train.lr=1e-2"])
+    grids = sweep.config.grids
+    assert [g["seed"] for g in grids] == [[3], [3]]
+    assert grids[1]["train.lr"] == [1e-2]
+    assert {r.seed for r in sweep.runs} == {3} and {r.train.lr for r in sweep.runs} == {1e-2}
 
 
 def test_a_finding_must_name_runs_the_grids_make():

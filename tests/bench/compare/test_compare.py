@@ -192,6 +192,34 @@ def test_runs_without_a_partner_are_counted(tmp_path):
     ]
 
 
+def _text_folder(path, digest, bpb):
+    """Text runs (bits per byte in their points) that read the corpus with this digest."""
+    for seed in range(3):
+        record = _record(seed=seed, corpus={"name": "stdlib", "sha256": digest})
+        record["config"]["task"] = "text"
+        for point in record["points"]:
+            point["bits_per_byte"] = bpb + 0.01 * seed
+        store.write_run(path, record)
+    return path
+
+
+def test_text_runs_on_different_corpora_never_pair(tmp_path, monkeypatch, capsys):
+    base = _text_folder(tmp_path / "base", "a" * 64, 2.5)
+    same = _text_folder(tmp_path / "same", "a" * 64, 2.4)
+    other = _text_folder(tmp_path / "other", "b" * 64, 2.4)
+    result = compare.compare_folders(base, same)
+    row = result.cells.iloc[0]
+    assert row["pairs"] == 3 and row["bpb_train_delta"] == pytest.approx(-0.1)
+    assert "bpb_train" in [m.column for m in result.metrics]
+    with pytest.raises(compare.CompareError, match="differ in corpus_sha256"):
+        compare.compare_folders(base, other)
+    mixed = _text_folder(_text_folder(tmp_path / "mixed", "a" * 64, 2.5), "b" * 64, 2.5)
+    code, _, err = seqbench(
+        monkeypatch, capsys, "compare", str(mixed), "--axis", f"corpus_sha256={'a' * 64},{'b' * 64}"
+    )
+    assert code == 2 and "never paired" in err and err.strip().count("\n") == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

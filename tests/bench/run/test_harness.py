@@ -175,10 +175,10 @@ def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
 
     real = cost.measure_cost
 
-    def measure_cost(model, run, device, seq_len, vocab_size):
+    def measure_cost(model, measure, dtype, device, seq_len, vocab_size, counts=None):
         if seq_len >= 32:
             raise torch.cuda.OutOfMemoryError("out of memory (injected)")
-        return real(model, run, device, seq_len, vocab_size)
+        return real(model, measure, dtype, device, seq_len, vocab_size, counts)
 
     monkeypatch.setattr(cost, "measure_cost", measure_cost)
     points = execute(run)["points"]
@@ -189,7 +189,7 @@ def test_cost_run_measures_every_length_and_oom_stops_longer_ones(monkeypatch):
 def test_parameter_matching_picks_widths_within_five_percent():
     target = 80_000
     for arch in ("transformer", "lstm"):
-        d = match_width(arch, vocab_size=32, n_layers=2, settings="{}", target=target)
+        d = match_width(arch, vocab_size=32, n_layers=2, settings={}, target=target)
         from architectures import SequenceModel
 
         n = SequenceModel(arch, 32, d, 2).num_params()
@@ -273,3 +273,25 @@ def test_a_run_ray_lost_has_the_record_keys_of_a_local_failure(monkeypatch):
 def test_a_record_has_a_known_status():
     with pytest.raises(ValueError, match="status='lost' must be one of ok, error, oom"):
         store.run_record(_run(), {}, status="lost")
+
+
+def test_a_run_builds_its_task_once(monkeypatch):
+    """Resolving (the vocabulary parameter matching needs, the length checks) and executing
+    share one task instance."""
+    import tasks
+    from bench.sweep import resolve
+
+    copy_task = tasks.get("copy")
+    built = []
+    real_init = copy_task.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(copy_task, "__init__", counting_init)
+    resolve._build_task.cache_clear()  # no instance left by an earlier test
+    run = _run(grid={"architecture": ["lstm"]}, model={"params": 20_000, "params_tolerance": 0.5})
+    assert len(built) == 1  # for the width, the length checks and sampling one example
+    assert execute(run)["status"] == "ok"
+    assert len(built) == 1

@@ -8,10 +8,12 @@ import torch
 from _tiny import tiny
 
 from architectures import SequenceModel
-from bench.run import cost
+from bench.run import cost, train
 from bench.run.cost import cost_points, measure_cost
 from bench.run.measure import PeakMemory, Timing, keep_freed_memory, time_call, time_interleaved
+from bench.sweep.config import DTYPES
 from bench.sweep.load import build_sweep
+from bench.sweep.resolve import build_task
 
 glibc = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="needs glibc"
@@ -103,7 +105,8 @@ def _model(run):
 
 def test_measure_cost_keeps_every_timed_call():
     run = _cost_run(seq_lens=[8], repeats=3, decode_steps=5, warmup=1)
-    cost = measure_cost(_model(run), run, torch.device("cpu"), 8, run.measure.vocab_size)
+    cpu, vocab_size = torch.device("cpu"), run.measure.vocab_size
+    cost = measure_cost(_model(run), run.measure, torch.float32, cpu, 8, vocab_size)
     assert [len(cost[f"{k}_times_s"]) for k in ("train", "prefill", "decode")] == [3, 3, 5]
     prefill = sorted(cost["prefill_times_s"])
     assert cost["timing_spread"]["prefill_s"] == [prefill[0], prefill[1], prefill[2]]
@@ -118,7 +121,12 @@ def test_cost_points_take_the_lengths_in_turn():
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
     progress = []
     points = cost_points(
-        model, run, torch.device("cpu"), run.measure.vocab_size, lambda *p: progress.append(p)
+        model,
+        run.measure,
+        torch.float32,
+        torch.device("cpu"),
+        run.measure.vocab_size,
+        lambda *p: progress.append(p),
     )
     assert [p["status"] for p in points] == ["ok"] * 3
     for point in points:
@@ -146,6 +154,20 @@ def test_a_length_out_of_memory_on_a_revisit_keeps_its_calls(monkeypatch):
         return real(calls, counts, device, warmup)
 
     monkeypatch.setattr(cost, "time_interleaved", out_of_memory_at_16)
-    short, long = cost_points(_model(run), run, torch.device("cpu"), run.measure.vocab_size)
+    cpu, vocab_size = torch.device("cpu"), run.measure.vocab_size
+    short, long = cost_points(_model(run), run.measure, torch.float32, cpu, vocab_size)
     assert len(short["prefill_times_s"]) == 3
     assert long["status"] == "ok" and len(long["prefill_times_s"]) == 1
+
+
+@pytest.mark.parametrize(("dtype", "element_bytes"), [("float32", 4), ("bfloat16", 2)])
+def test_cost_and_evaluation_count_state_bytes_in_the_runs_dtype(dtype, element_bytes):
+    raw = tiny(train={"dtype": dtype}, eval={"seq_lens": [12]}, measure={"seq_lens": [12]})
+    cpu = torch.device("cpu")
+    for run in build_sweep(raw).runs:  # the transformer's KV cache, the LSTM's fixed state
+        task = build_task(run.task, run.task_config)
+        model = train.build_model(run, task.vocab_size)
+        (evaluated,) = train.eval_points(model, task, run, cpu)
+        (measured,) = cost_points(model, run.measure, DTYPES[dtype], cpu, task.vocab_size)
+        expected = model.state_size(12) * element_bytes
+        assert evaluated["state_bytes"] == measured["state_bytes"] == expected, run.architecture

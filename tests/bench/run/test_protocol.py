@@ -16,7 +16,7 @@ from bench.launch import runner
 from bench.report.markdown import markdown_summary
 from bench.store import cells
 from bench.sweep.config import SweepConfigError
-from bench.sweep.load import apply_overrides, build_sweep, load_sweep
+from bench.sweep.load import build_sweep, load_sweep
 
 
 def _sweep_to(out, raw):
@@ -170,7 +170,7 @@ def test_set_applies_to_per_task_tables_and_grid_axes():
     assert {run.train.max_time_s for run in sweep.runs} == {5}
     assert {run.train.steps for run in sweep.runs} == {7}
     raw = tiny(grid={"architecture": ["lstm"], "train.lr": [1e-3, 3e-3]})
-    overridden = build_sweep(apply_overrides(raw, ["train.lr=0.01"]))
+    overridden = build_sweep(raw, overrides=["train.lr=0.01"])
     assert [run.train.lr for run in overridden.runs] == [0.01]
 
 

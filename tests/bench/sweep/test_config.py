@@ -2,7 +2,7 @@ import pytest
 from _tiny import tiny, write_toml
 
 from bench.sweep.config import SweepConfigError
-from bench.sweep.load import apply_overrides, build_sweep, load_sweep, parse_override, presets
+from bench.sweep.load import build_sweep, load_sweep, parse_override, presets
 
 
 def test_grid_is_the_cartesian_product_of_axes():
@@ -60,8 +60,12 @@ def test_overrides_parse_toml_values_and_dotted_keys():
     assert parse_override('grid.architecture=["lstm"]') == (["grid", "architecture"], ["lstm"])
     assert parse_override("grid.train.seq_len=[8, 16]") == (["grid", "train.seq_len"], [8, 16])
     assert parse_override("name=my-sweep") == (["name"], "my-sweep")
-    raw = apply_overrides(tiny(), ["train.steps=2", "model.lstm.d_hidden=8"])
-    assert raw["train"]["steps"] == 2 and raw["model"]["lstm"] == {"d_hidden": 8}
+    runs = build_sweep(tiny(), overrides=["train.steps=2", "model.lstm.d_hidden=8"]).runs
+    assert {r.train.steps for r in runs} == {2}
+    assert {r.architecture: r.model.arch for r in runs} == {
+        "transformer": {},
+        "lstm": {"d_hidden": 8},
+    }
 
 
 def test_every_preset_validates():

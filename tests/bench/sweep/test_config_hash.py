@@ -176,6 +176,58 @@ PRESET_HASHES = {
             "3082892480a192c8",
         ],
     ),
+    "text": (
+        36,
+        "d25b70b232190abb",
+        [
+            "ba3989aa9b3ae305",
+            "0a9ca1c6169659df",
+            "0ba4962a32756d46",
+            "dc324230eb23abae",
+            "4daa3647c9d25a32",
+            "f44b60a81d2c7cec",
+            "2b6cbaa4efea9abc",
+            "e4f6b8eca784cdc0",
+            "90e263e69e725b5e",
+            "defa9e6fda36648a",
+            "c25fd9f05bd3430c",
+            "e137ad9516a221ff",
+            "3ba500c97bc868c7",
+            "9c8c0abfb63d9395",
+            "abdee10d415482d7",
+            "23fd486310e2f217",
+            "a6fea226cab8bdb7",
+            "41721a07a0d4a089",
+            "731f508e53f6dbf5",
+            "e3ec3b525acebb53",
+        ],
+    ),
+    "text-gpu": (
+        36,
+        "08eb305cd1c381fa",
+        [
+            "ee7094b903161f0e",
+            "f4e8bd3a68ade0a7",
+            "84764bbbbf9ce2bb",
+            "c327a449e452f7e0",
+            "e475ee9ede73bfa3",
+            "68f391277ef243b0",
+            "00d9400629fdfe94",
+            "f9ea2a7c0aa25d5c",
+            "e6b061e6b15164a5",
+            "f783f75bc23f0191",
+            "4daa17e16169e7e3",
+            "d782b5101c763907",
+            "e0d96e6f764964b4",
+            "d0216aced3f62e4f",
+            "afee8eed6af8aabe",
+            "e76b5c549f17825f",
+            "889abbbc524bf082",
+            "2fbbbf284174756d",
+            "13532884aa542deb",
+            "1055ca0d6078f0b1",
+        ],
+    ),
     "width": (
         35,
         "102291b23188ab38",
@@ -203,6 +255,9 @@ PRESET_HASHES = {
         ],
     ),
 }
+
+# Every committed reference folder: complete, and its records read back to their hashes.
+REFERENCE_FOLDERS = ["quick", "scaling", "width", "attention-memory", "generate", "papers-cpu"]
 
 TINY_SWEEPS = {
     "tiny": tiny(),
@@ -298,17 +353,17 @@ def test_a_config_survives_the_trip_through_a_record(name):
         assert again == run and again.hash == run.hash and again.to_dict() == run.to_dict()
 
 
-@pytest.mark.parametrize("name", ["quick", "scaling", "papers-cpu"])
+@pytest.mark.parametrize("name", REFERENCE_FOLDERS)
 def test_committed_results_resume(name):
     finished = store.finished(RESULTS / name)
     assert finished, f"results/{name} has no finished runs to check"
     planned = {run.hash for run in load_sweep(name, device="cpu", check_device=False).runs}
-    assert finished <= planned
-    if name == "papers-cpu":  # the reference run is complete: the README quotes all of it
-        assert finished == planned
+    assert finished == planned, (
+        "a reference folder is complete: running its preset there runs nothing"
+    )
 
 
-@pytest.mark.parametrize("name", ["quick", "scaling", "papers-cpu"])
+@pytest.mark.parametrize("name", REFERENCE_FOLDERS)
 def test_records_on_disk_read_back_to_the_same_hash(name):
     for record in store.read_runs(RESULTS / name, quiet=True):
         assert RunConfig.from_dict(record["config"]).hash == record["config_hash"]
