@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU readiness in one prepared command: install seqbench and the `cuda` extra from the
 # package mirror (or from a folder of wheels), build the Mamba kernels only while time
-# allows, then run `seqbench doctor --device cuda`. Everything fits in BUDGET_S (570 s by
+# allows, then run `seqbench doctor --device cuda` and the cost claims a CPU cannot settle. Everything fits in BUDGET_S (570 s by
 # default); a kernel package that fails to install or build is recorded and skipped, never
 # fatal: the doctor then checks the fallback. docs/gpu.md explains each step.
 #
@@ -20,6 +20,11 @@
 #   KEEP_WHEELS=DIR        where kernel wheels built here are kept for next time (default DIR/wheels)
 #   PIP                    the pip command (default: "$PYTHON -m pip")
 #   NVCC                   the CUDA compiler (default: nvcc on PATH, else $CUDA_HOME/bin/nvcc)
+#   DOCTOR=1               0: skip the doctor, measure only the cost claims below
+#   COSTS=1                0: skip the cost claims after the doctor (issue #26: generation
+#                          throughput as Gu & Dao Fig. 8, attention memory by kernel, width),
+#                          each a results folder DIR/<preset> with its report; they share
+#                          what is left of BUDGET_S, GENERATE_S / ATTENTION_S / WIDTH_S at most
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,18 +138,51 @@ say "== installed"
 cat "$DIR/install.tsv" | tee -a "$LOG"
 
 # --- the doctor -------------------------------------------------------------------------------
-budget=$(($(left) - 20))
-[ "$budget" -gt "$DOCTOR_S" ] && budget=$DOCTOR_S
-[ "$budget" -lt 0 ] && budget=0
-say "== seqbench doctor --device cuda (budget $budget s)"
-PYTHONUNBUFFERED=1 timeout --kill-after=15 $((budget + 30)) \
-  "$PYTHON" -m bench.doctor --device cuda --out "$DIR" --budget "$budget" 2>&1 | tee -a "$LOG"
-code=${PIPESTATUS[0]}
-say "== doctor exit status $code; total $SECONDS s"
+code=0
+if [ "${DOCTOR:-1}" = 1 ]; then
+  budget=$(($(left) - 20))
+  [ "$budget" -gt "$DOCTOR_S" ] && budget=$DOCTOR_S
+  [ "$budget" -lt 0 ] && budget=0
+  say "== seqbench doctor --device cuda (budget $budget s)"
+  PYTHONUNBUFFERED=1 timeout --kill-after=15 $((budget + 30)) \
+    "$PYTHON" -m bench.doctor --device cuda --out "$DIR" --budget "$budget" 2>&1 | tee -a "$LOG"
+  code=${PIPESTATUS[0]}
+  say "== doctor exit status $code; total $SECONDS s"
+fi
+
+# --- the cost claims a CPU cannot settle (docs/measurement.md, issue #26) --------------------
+# (f) generation throughput in the paper's setting: 1.3B Transformer vs 1.4B Mamba, prompt
+#     2048 + 128, batch 1..128, bf16; (i) attention memory on the math path and on flash /
+#     memory-efficient kernels to 32K; (g, h) width at L=1024. Each run is saved as it ends,
+#     so a timed-out preset keeps its finished runs; its report decides what they allow.
+cost_step() {  # NAME CAP PRESET ARGS...: run a preset into DIR/NAME, then its report
+  local name=$1 cap=$2 preset=$3 limit
+  shift 3
+  limit=$(($(left) - 30))
+  [ "$limit" -gt "$cap" ] && limit=$cap
+  step "$name" "$limit" env PYTHONUNBUFFERED=1 "$PYTHON" -m bench.cli run "$preset" \
+    --device cuda --out "$DIR/$name" "$@"
+  [ -d "$DIR/$name/runs" ] || return 0
+  step "$name (report)" 60 "$PYTHON" -m bench.cli report "$DIR/$name"
+  step "$name (claims)" 60 "$PYTHON" -m bench.cli report "$DIR/$name" \
+    --markdown "$DIR/$name/report.md"
+}
+if [ "${COSTS:-1}" = 1 ]; then
+  cost_step generate-gpu "${GENERATE_S:-300}" generate-gpu
+  cost_step attention-memory "${ATTENTION_S:-150}" attention-memory \
+    --set 'grid.measure.attention=["math","flash","efficient"]' \
+    --set 'measure.seq_lens=[1024,2048,4096,8192,16384,32768]'
+  cost_step width "${WIDTH_S:-150}" width --set 'measure.seq_lens=[1024]' \
+    --set measure.batch_size=8
+  say "== cost claims done; total $SECONDS s"
+fi
 
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
   cp "$DIR/doctor.json" "$DIR/install.tsv" "$LOG" "$OUT/" 2>/dev/null
+  for name in generate-gpu attention-memory width; do
+    [ -f "$DIR/$name/report.md" ] && cp "$DIR/$name/report.md" "$OUT/$name.md"
+  done
   tar czf "$OUT/doctor.tar.gz" --exclude=./wheels -C "$DIR" .
 fi
 exit "$code"

@@ -257,6 +257,7 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
             + length * 1e4 * activations[architecture]
             + (length**2 * 16 if architecture == "transformer" else 0),
             state_bytes=state_bytes(architecture, length, d_model, n_layers),
+            **_flops(architecture, length, d_model, n_layers),
         )
         if architecture == "transformer" and length == COST_LENS[-1]:
             row.update(status="oom", error="CUDA out of memory. Tried to allocate 8.00 GiB")
@@ -274,6 +275,129 @@ def _cost_rows(rng: np.random.Generator, architecture: str) -> list[dict]:
     return rows
 
 
+_KERNELS = {"lstm": "lstm", "rwkv": "wkv6", "monarch": "fft_conv", "mamba": "selective_scan"}
+
+
+def _flops(
+    architecture: str,
+    length: int,
+    d_model: int,
+    n_layers: int,
+    mlp: float | None = None,
+) -> dict[str, object]:
+    """Counted FLOPs per token as bench.run.flops reports them: linear layers ~24·d² per
+    layer, attention 4·L·d more, the head 2·d·256; training three times the forward."""
+    if mlp is None:
+        mlp = {"transformer": 16.0, "lstm": 16.0, "rwkv": 14.0, "monarch": 4.0}.get(
+            architecture, np.nan
+        ) * d_model**2
+    mixer = 8.0 * d_model**2 + (4.0 * length * d_model if architecture == "transformer" else 0)
+    blocks = n_layers * (mixer + (0 if np.isnan(mlp) else mlp))
+    forward = blocks + 2 * d_model * 256
+    kernel = _KERNELS.get(architecture)
+    return {
+        "flops_forward_per_token": forward,
+        "flops_train_per_token": 3 * forward,
+        "flops_blocks_forward_per_token": blocks,
+        "flops_mlp_forward_per_token": n_layers * mlp,
+        "flops_method": "counted" + (f" + analytic: {kernel}" if kernel else ""),
+    }
+
+
+WIDTHS = (128, 256, 512, 1024, 2048)
+WIDTH_LEN = 256
+
+
+def _width_rows(rng: np.random.Generator) -> list[dict]:
+    """A `width` sweep at L=256: every block, Monarch with its block-diagonal MLP (4
+    blocks) and again with Monarch matrices of ~√d blocks, one run per width."""
+    rows = []
+    calls = np.random.default_rng(23)
+    lineup = [(a, None) for a in ARCHITECTURES] + [("monarch", "monarch")]
+    for architecture, mlp_kind in lineup:
+        for d_model in WIDTHS:
+            nblocks = 2 ** (int(np.log2(d_model)) // 2)
+            arch = {} if mlp_kind is None else {"mlp": mlp_kind, "nblocks": nblocks}
+            config = {
+                "model": {"architecture": architecture, "d_model": d_model, "n_layers": 2, **arch},
+                "task": {"name": "none"},
+                "train": {"batch_size": 1, "steps": 0},
+                "eval": {},
+                "measure": {"repeats": 5, "batch_size": 1},
+                "seed": 0,
+            }
+            row = _base_row(config, "width", "cost")
+            # Monarch matrices (in and out, ~√d blocks), else each block's own (Mamba: none)
+            mlp = 28.0 * d_model**2 / nblocks if mlp_kind is not None else None
+            # seconds: a per-call overhead, the d² layers, attention's L²·d
+            counted = _flops(architecture, WIDTH_LEN, d_model, 2, mlp)
+            work = counted["flops_forward_per_token"]
+            t = 2e-3 + WIDTH_LEN * work / 5e10
+            times = t * calls.lognormal(0.0, 0.02, 5)
+            row.update(
+                task="none",
+                seq_len=WIDTH_LEN,
+                eval_seq_len=np.nan,
+                train_seq_len=np.nan,
+                accuracy=np.nan,
+                prefill_times_s=list(times),
+                prefill_tokens_per_s=WIDTH_LEN / np.median(times),
+                **counted,
+            )
+            if mlp_kind is not None:
+                row.update({"model.mlp": mlp_kind, "model.nblocks": nblocks})
+            rows.append(row)
+    return rows
+
+
+GENERATE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _generation_rows(rng: np.random.Generator) -> list[dict]:
+    """A `generate` sweep: prompt 2048 + 128 at batch 1..128. The Transformer's KV cache
+    runs out of memory at batch 64; Mamba fits all and reaches ~5x its best throughput."""
+    rows = []
+    calls = np.random.default_rng(29)
+    shapes = {  # seconds = a + b·batch; memory = c + e·batch
+        "transformer": (1.0, 0.25, 2e9, 1e9),
+        "mamba": (0.5, 0.05, 2e9, 1e8),
+        "lstm": (0.6, 0.08, 2e9, 1.2e8),
+        "rwkv": (0.6, 0.07, 2e9, 1.5e8),
+        "monarch": (0.8, 0.2, 2e9, 6e8),
+    }
+    for architecture, (a, b, c, e) in shapes.items():
+        config = {
+            "model": {"architecture": architecture, "d_model": 2048, "n_layers": 24},
+            "task": {"name": "none"},
+            "train": {"batch_size": 1, "steps": 0},
+            "eval": {},
+            "measure": {"repeats": 5, "generate.prompt_len": 2048, "generate.new_tokens": 128},
+            "seed": 0,
+        }
+        common = _base_row(config, "generate", "generate")
+        common.update(task="none", eval_seq_len=np.nan, train_seq_len=np.nan, accuracy=np.nan)
+        for batch in GENERATE_BATCHES:
+            row = dict(common, batch_size=batch, prompt_len=2048, new_tokens=128)
+            memory = c + e * batch
+            if memory > 8e10:
+                row.update(status="oom", error="CUDA out of memory. Tried to allocate 40 GiB")
+                rows.append(row)
+                continue
+            seconds = (a + b * batch) * calls.lognormal(0.0, 0.02, 5)
+            decode = seconds * 0.6
+            row.update(
+                generate_times_s=list(seconds),
+                generate_prefill_times_s=list(seconds - decode),
+                generate_decode_times_s=list(decode),
+                generate_tokens_per_s=batch * 128 / np.median(seconds),
+                generate_decode_tokens_per_s=batch * 128 / np.median(decode),
+                peak_memory_generate_bytes=memory,
+                state_bytes=state_bytes(architecture, 2176, 2048, 24),
+            )
+            rows.append(row)
+    return rows
+
+
 def results(
     seed: int = 0,
     *,
@@ -281,8 +405,11 @@ def results(
     tasks: tuple[str, ...] = TASKS,
     seeds: tuple[int, ...] = (0, 1, 2),
     cost: bool = True,
+    width: bool = False,
+    generation: bool = False,
 ) -> pd.DataFrame:
-    """The results table of a made-up sweep, columns as in docs/results-schema.md."""
+    """The results table of a made-up sweep, columns as in docs/results-schema.md; with
+    ``width`` and ``generation`` also a `width` and a `generate` sweep."""
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
     for architecture in architectures:
@@ -293,6 +420,10 @@ def results(
                     rows += _eval_rows(rng, architecture, task, run_seed, d_model)
         if cost:
             rows += _cost_rows(rng, architecture)
+    if width:
+        rows += _width_rows(rng)
+    if generation:
+        rows += _generation_rows(rng)
     frame = pd.DataFrame(rows)
     frame["seed"] = frame["seed"].astype(int)
     return frame

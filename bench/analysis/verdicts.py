@@ -108,13 +108,15 @@ class Slope:
     lengths: tuple[int, ...]
     repeats: tuple[int, ...]  # timed calls per fitted length (1: only a median is known)
     method: str
+    variable: str = "L"  # what the keys are: lengths (L), or widths (d)
 
     def text(self) -> str:
         span = ", ".join(format_length(v) for v in self.lengths)
         counts = sorted(set(self.repeats))
         each = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
         calls = "medians only" if counts == [1] else f"{each} repeats each"
-        return f"L^{self.value:.2f} ({self.interval.text()}) over L={span} ({calls})"
+        v = self.variable
+        return f"{v}^{self.value:.2f} ({self.interval.text()}) over {v}={span} ({calls})"
 
 
 def _bootstrap_medians(
@@ -175,6 +177,23 @@ def fit_slope(
             f"wide with few lengths: {why}"
         )
     return Slope(value, Interval(float(low), float(high)), tuple(lengths), repeats, method)
+
+
+def exact_slope(
+    values: Mapping[int, float], *, long_end: bool = True
+) -> tuple[float, tuple[int, ...]] | None:
+    """Log-log least-squares slope of exact values (counted FLOPs) on their keys (lengths
+    or widths), over the largest half of the keys (at least 3) with ``long_end``; None
+    below 3 keys. Counts have no noise, so the slope needs no interval."""
+    keys = sorted(k for k, v in values.items() if v is not None and np.isfinite(v) and v > 0)
+    if len(keys) < 3:
+        return None
+    if long_end:
+        keys = keys[-max(3, math.ceil(len(keys) / 2)) :]
+    x = np.log(np.asarray(keys, float))
+    y = np.log(np.asarray([values[k] for k in keys], float))
+    xc = x - x.mean()
+    return float(xc @ (y - y.mean()) / (xc @ xc)), tuple(keys)
 
 
 def quadratic_share(

@@ -14,7 +14,7 @@ from rich.table import Table
 
 import architectures
 from architectures import _fused
-from bench.run import measure
+from bench.run import attention, measure
 
 from .journal import Failed, Skip
 
@@ -99,6 +99,8 @@ def capability_table(names: list[str], device: torch.device) -> Table:
             lines.append(f"{mark} {k}{optional}" + ("" if why is None else f": {escape(why)}"))
         if not kernels:
             lines.append(TORCH_KERNELS.get(name, "torch's own CUDA kernels"))
+        if kernel := attention_kernel_here(name, device):
+            lines.append(f"attention kernel here: {kernel}")
         if device.type != "cuda":
             cuda = "[yellow]no CUDA device[/yellow]"
         elif "cuda" in cls.backends() and required_import(name):
@@ -111,6 +113,17 @@ def capability_table(names: list[str], device: torch.device) -> Table:
             f"[red]{escape(source)}[/red]", "[red]failed to load[/red]", "", escape(error)
         )
     return table
+
+
+def attention_kernel_here(name: str, device: torch.device) -> str:
+    """The SDPA kernel a small model of block ``name`` runs on ``device`` (torch's choice,
+    ``bench.run.attention``); "" when it has no attention or cannot be built here."""
+    try:
+        torch.manual_seed(0)
+        model = architectures.SequenceModel(name, 32, 64, 1).to(device)
+        return attention.kernel_used(model, 32)
+    except Exception:  # a block that cannot run here is reported by its own checks
+        return ""
 
 
 def required_import(name: str) -> bool:

@@ -68,7 +68,14 @@ def estimate_seconds(run: RunConfig) -> float:
     params, layers = run.model.params, run.model.n_layers
     width = (params / (12 * layers)) ** 0.5 if params else run.model.d_model  # ~12·D² per layer
     scale = (width / 64) ** 2 * layers / 2
-    if run.kind == "cost":
+    if run.kind == "cost" and run.measure.generate is not None:
+        m, g = run.measure, run.measure.generate
+        # a forward over the prompt (a third of a training step per token), a decode step
+        # taken as ~10 prompt tokens (one call per token)
+        total_tokens = sum(g.batch_sizes) * (g.prompt_len + 10 * g.new_tokens) * (m.repeats + 1)
+        seconds = total_tokens / (64 * 64) * per_step * scale / 3
+        seconds = min(seconds, m.max_time_s * len(g.batch_sizes))
+    elif run.kind == "cost":
         m = run.measure
         total_tokens = sum(m.seq_lens) * m.batch_size * (m.repeats + m.warmup)
         seconds = 3 * total_tokens / (64 * 64) * per_step * scale

@@ -183,6 +183,13 @@ def outcome(record: dict[str, Any], log: Path | None = None) -> str:
         where = f" (log: {log})" if log is not None else ""
         return f"{record.get('error', '')}{where} · {seconds}"
     points = [p for p in record.get("points", []) if p.get("status", "ok") == "ok"]
+    generated = [p for p in points if p.get("row_kind") == "generate"]
+    if generated:
+        best = max(generated, key=lambda p: p["generate_tokens_per_s"])
+        return (
+            f"{len(generated)} batch sizes · best {best['generate_tokens_per_s']:.0f} tok/s "
+            f"@batch {best['batch_size']} · {seconds}"
+        )
     if config["kind"] != "train":
         longest = max(points, key=lambda p: p["seq_len"], default=None)
         if longest is None:

@@ -103,8 +103,10 @@ def summary_table(results: pd.DataFrame) -> Table:
     """One row per cell (architecture × task × any other setting that varied, seeds
     averaged): accuracy at the training length and the longest evaluation length, steps
     and why runs stopped, tokens/s, peak memory, state size, parameters."""
-    if (results["row_kind"] == "cost").all():
-        return _cost_summary(results)
+    if (results["row_kind"] == "generate").all():
+        return _generation_summary(results)
+    if results["row_kind"].isin(["cost", "generate"]).all():
+        return _cost_summary(results[results["row_kind"] == "cost"])
     results = cells.prepare(results)
     rows = results[results["row_kind"] == "eval"]
     table = Table(title="summary (mean over seeds and needle depths)", title_justify="left")
@@ -205,6 +207,25 @@ def _cost_summary(results: pd.DataFrame) -> Table:
             _fmt(group["prefill_tokens_per_s"].mean()),
             _fmt(group["decode_tokens_per_s"].mean()),
             _fmt(group["peak_memory_train_bytes"].mean(), "B"),
+            _fmt(group["state_bytes"].mean(), "B"),
+            ",".join(sorted(set(group["status"]))),
+        )
+    return table
+
+
+def _generation_summary(results: pd.DataFrame) -> Table:
+    table = Table(title="generation (median of timed generations)", title_justify="left")
+    for column in ("architecture", "batch", "tok/s", "decode tok/s", "peak mem", "state", "status"):
+        table.add_column(column)
+    rank = {a: i for i, a in enumerate(architecture_order(results["architecture"]))}
+    groups = results.groupby(["architecture", "batch_size"], sort=True)
+    for (arch, batch), group in sorted(groups, key=lambda item: (rank[item[0][0]], item[0][1])):
+        table.add_row(
+            arch,
+            str(int(batch)),
+            _fmt(group["generate_tokens_per_s"].mean()),
+            _fmt(group["generate_decode_tokens_per_s"].mean()),
+            _fmt(group["peak_memory_generate_bytes"].mean(), "B"),
             _fmt(group["state_bytes"].mean(), "B"),
             ",".join(sorted(set(group["status"]))),
         )

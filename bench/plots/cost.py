@@ -4,6 +4,8 @@
 |---|---|---|
 | throughput_vs_length | cost | training / prefill / decode tokens/s vs length, log-log, OOM marked |
 | memory_vs_length | cost | peak training / inference memory vs length, log-log, OOM marked |
+| flops_vs_length | cost | counted forward and training FLOPs per token vs length (exact) |
+| cost_vs_width | cost (`width`) | prefill time, blocks' and MLP's FLOPs per token vs d_model |
 
 Lines are medians over repeats and seeds; a length that ran out of memory gets an X at
 the panel's foot. Each builder takes ``(results, curves)`` and returns a Figure, or raises
@@ -30,7 +32,7 @@ from bench.plots.parts import (
     variant_levels,
 )
 from bench.plots.style import length_axis, log_axis
-from bench.store.formats import architecture_order, format_bytes, format_count
+from bench.store.formats import architecture_order, format_bytes, format_count, format_length
 
 _MEMORY_KINDS = {"cuda_allocator": "GPU allocator peak", "cpu_rss": "CPU peak RSS"}
 
@@ -39,6 +41,14 @@ def _cost_rows(results: pd.DataFrame) -> pd.DataFrame:
     rows = results[results["row_kind"] == "cost"]
     if rows.empty:
         raise SkipFigure("no cost rows (run the `scaling` preset)")
+    return rows
+
+
+def _length_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The cost rows of cells measured at two or more lengths (not a width sweep's)."""
+    rows = _length_series(_cost_rows(results))
+    if rows.empty:
+        raise SkipFigure("no cost rows at two or more lengths (run the `scaling` preset)")
     return rows
 
 
@@ -76,7 +86,7 @@ def _cost_legend(
 
 
 def throughput_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Figure:
-    rows = _cost_rows(results)
+    rows = _length_rows(results)
     metrics = [
         ("train_tokens_per_s", "training (fwd + bwd + opt)"),
         ("prefill_tokens_per_s", "prefill (forward)"),
@@ -100,7 +110,7 @@ def throughput_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = No
 
 
 def memory_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Figure:
-    rows = _cost_rows(results)
+    rows = _length_rows(results)
     metrics = [
         ("peak_memory_train_bytes", "training step"),
         ("peak_memory_infer_bytes", "inference forward"),
@@ -138,3 +148,103 @@ def memory_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) 
     _cost_legend(fig, rows, order, variant is not None, variants)
     fig.suptitle(f"Peak memory vs sequence length{device_note(rows)}")
     return fig
+
+
+# --------------------------------------------------------------------------- counted FLOPs
+
+
+def _length_series(rows: pd.DataFrame) -> pd.DataFrame:
+    """Cost rows of the cells measured at two or more lengths (a width sweep has one)."""
+    if rows.empty or "variant" not in rows.columns:
+        return rows
+    keys = ["architecture", "variant"]
+    lengths = rows.groupby(keys, dropna=False)["seq_len"].transform("nunique")
+    return rows[lengths >= 2]
+
+
+def flops_vs_length(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Figure:
+    rows = _length_series(results[results["row_kind"] == "cost"])
+    metrics = [
+        ("flops_forward_per_token", "forward"),
+        ("flops_train_per_token", "training step (forward + backward)"),
+    ]
+    metrics = [(c, t) for c, t in metrics if c in rows.columns and rows[c].gt(0).any()]
+    if rows.empty or not metrics:
+        raise SkipFigure("no counted FLOPs at two or more lengths (run the `scaling` preset)")
+    order = architecture_order(rows["architecture"])
+    variant = variant_labels(rows, ["architecture"])
+    rows = rows.assign(variant=variant) if variant is not None else rows
+    variants = variant_levels(rows) if variant is not None else None
+    fig, axes = panel_grid(len(metrics))
+    for ax, (column, title) in zip(axes, metrics, strict=True):
+        data = rows[rows[column] > 0]  # counted at every length, out of memory or not
+        lineplot(ax, data, "seq_len", column, order, variants, estimator="median", errorbar=None)
+        log_axis(ax, "y", data[column], format_count, binary=False)
+        length_axis(ax, rows["seq_len"])
+        ax.set_title(title)
+        ax.set_xlabel("sequence length (tokens)")
+        ax.set_ylabel("FLOPs per token")
+    handles = architecture_handles(order, markers=variant is None)
+    add_legend(fig, handles + (variant_handles(variants) if variant is not None else []))
+    fig.suptitle("Counted FLOPs per token vs sequence length (exact: no device, no noise)")
+    return fig
+
+
+def _width_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost rows of the blocks measured at ≥ 3 widths at one length, labelled by their MLP
+    (Monarch runs with M2's block-diagonal MLP and with Monarch matrices of ~√d blocks)."""
+    rows = results[results["row_kind"] == "cost"]
+    if rows.empty or "d_model" not in rows.columns:
+        return rows.iloc[:0]
+    kind = rows["model.mlp"] if "model.mlp" in rows.columns else pd.Series("", index=rows.index)
+    kind = kind.where(kind.notna(), "")
+    label = kind.map(lambda k: {"monarch": "Monarch MLP, ~√d blocks"}.get(k, ""))
+    monarch = rows["architecture"] == "monarch"
+    label = label.where(~monarch | (label != ""), "block-diagonal MLP, 4 blocks")
+    rows = rows.assign(variant=label.where(monarch, ""))
+    widths = rows.groupby(["architecture", "variant", "seq_len"])["d_model"].transform("nunique")
+    return rows[widths >= 3]
+
+
+def cost_vs_width(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Figure:
+    rows = _width_rows(results)
+    if rows.empty:
+        raise SkipFigure("no cost rows at three or more widths (run the `width` preset)")
+    rows = rows.copy()
+    if "measure.batch_size" in rows.columns and "prefill_tokens_per_s" in rows.columns:
+        per_call = rows["measure.batch_size"] * rows["seq_len"]
+        rows["prefill_s"] = per_call / pd.to_numeric(rows["prefill_tokens_per_s"], errors="coerce")
+    metrics = [
+        ("prefill_s", "prefill time per call (timed)", "seconds", _seconds),
+        ("flops_blocks_forward_per_token", "blocks, forward FLOPs (counted)", "FLOPs per token", format_count),
+        ("flops_mlp_forward_per_token", "channel mixer (MLP), forward FLOPs", "FLOPs per token", format_count),
+    ]  # fmt: skip
+    metrics = [m for m in metrics if m[0] in rows.columns and rows[m[0]].gt(0).any()]
+    order = architecture_order(rows["architecture"])
+    levels = [v for v in sorted(rows["variant"].unique()) if v]
+    variants = ["", *levels] if levels else None
+    fig, axes = panel_grid(len(metrics))
+    for ax, (column, title, unit, formatter) in zip(axes, metrics, strict=True):
+        data = rows[rows[column] > 0]
+        if column == "prefill_s":
+            data = ok_rows(data)
+        lineplot(ax, data, "d_model", column, order, variants, estimator="median", errorbar=None)
+        log_axis(ax, "y", data[column], formatter, binary=False)
+        length_axis(ax, rows["d_model"])
+        ax.set_title(title)
+        ax.set_xlabel("model width d_model")
+        ax.set_ylabel(unit)
+    handles = architecture_handles(order, markers=not levels)
+    if levels:
+        handles += variant_handles(variants)[1:]  # the default line of every block is solid
+    add_legend(fig, handles)
+    length = format_length(rows["seq_len"].iloc[0])
+    fig.suptitle(f"Cost vs model width at L={length}{device_note(rows)}")
+    return fig
+
+
+def _seconds(value: float, _pos: object = None) -> str:
+    if value >= 1:
+        return f"{value:.1f} s"
+    ms = value * 1000
+    return f"{ms:.0f} ms" if ms >= 1 else f"{ms:.1g} ms"

@@ -5,8 +5,9 @@
 
 `FIGURE_KINDS` below is the one list of figures: name -> title and builder. The builders
 live by what they show: ``bench.plots.accuracy`` (accuracy vs length and vs state size,
-needle heatmap, sample efficiency), ``bench.plots.cost`` (throughput and memory vs
-length) and ``bench.plots.text`` (language models: loss by position, the recall slice),
+needle heatmap, sample efficiency), ``bench.plots.cost`` (throughput, memory and counted
+FLOPs vs length; cost vs width), ``bench.plots.generation`` (generation throughput) and
+``bench.plots.text`` (language models: loss by position, the recall slice),
 drawn from the pieces in ``bench.plots.parts``.
 
 A figure whose data is missing is skipped with the reason, never an error. Every figure
@@ -35,7 +36,8 @@ from bench.plots.accuracy import (
     needle_heatmap,
     sample_efficiency,
 )
-from bench.plots.cost import memory_vs_length, throughput_vs_length
+from bench.plots.cost import cost_vs_width, flops_vs_length, memory_vs_length, throughput_vs_length
+from bench.plots.generation import generation_throughput
 from bench.plots.parts import SkipFigure
 from bench.plots.style import (
     THEME,
@@ -91,6 +93,29 @@ FIGURE_KINDS: dict[str, FigureKind] = {
         memory_vs_length,
         "Peak memory of a training step and an inference forward against sequence length "
         "(log-log).",
+    ),
+    "flops_vs_length": FigureKind(
+        "FLOPs vs length",
+        flops_vs_length,
+        "Counted FLOPs per token of a forward and of a training step (forward + backward) "
+        "against sequence length (log-log): FlopCounterMode on a meta copy of each model, "
+        "the kernels it cannot see counted analytically (bench/run/flops.py). Exact counts, "
+        "the same on every machine.",
+    ),
+    "cost_vs_width": FigureKind(
+        "cost vs width",
+        cost_vs_width,
+        "Prefill time, and counted forward FLOPs per token of the blocks and of their "
+        "channel mixers, against d_model at a fixed length (log-log; the `width` preset). "
+        "Monarch runs with M2's block-diagonal MLP (4 blocks) and with Monarch matrices of "
+        "about √d blocks.",
+    ),
+    "generation_throughput": FigureKind(
+        "generation throughput",
+        generation_throughput,
+        "Tokens generated per second against batch size (prefill of the prompt + decode, "
+        "and decode alone) and against the generation's peak memory; medians of the timed "
+        "generations (the `generate` presets).",
     ),
     "accuracy_vs_state": FigureKind(
         "accuracy vs state size",

@@ -15,16 +15,21 @@ from bench import store
 from bench.analysis import lm, tables
 from bench.analysis.claims import check_claims
 from bench.analysis.findings import check_findings
-from bench.analysis.verdicts import Claim
+from bench.analysis.verdicts import UNKNOWN, Claim
 from bench.store import cells
 from bench.store.formats import architecture_order, ordered_tasks, per_run_accuracy
 from bench.sweep.papers import Finding
 
 
-def markdown_summary(results: pd.DataFrame, paper: list[Finding] = ()) -> str:
-    """Leaderboard per task, the claims checked and the papers' findings, as Markdown."""
+def markdown_summary(
+    results: pd.DataFrame, paper: list[Finding] = (), *, with_unknown: bool = True
+) -> str:
+    """Leaderboard per task, the claims checked and the papers' findings, as Markdown;
+    without ``with_unknown``, the claims these results hold no data for are left out."""
     boards = tables.leaderboard(results)
     claims = check_claims(results)
+    if not with_unknown:
+        claims = [c for c in claims if c.verdict != UNKNOWN]
     findings = check_findings(results, list(paper))
     lines = ["# seqbench summary", ""]
     if not boards:
@@ -43,7 +48,7 @@ def markdown_summary(results: pd.DataFrame, paper: list[Finding] = ()) -> str:
                 f"({row.seeds} seeds){mark}"
             )
         lines.append("")
-    lines += ["## Claims checked", "", *_claims_markdown(claims)]
+    lines += ["## Claims checked", "", *(_claims_markdown(claims) or ["No claim has data here."])]
     if findings:
         lines += ["", "## Paper beside measurement", "", _findings_markdown(findings)]
     return "\n".join(lines) + "\n"
@@ -88,7 +93,7 @@ README_BEGIN = (
 )
 README_END = "<!-- end of the generated table -->"
 # The reference folders in the order docs/results.md presents them; any other follows.
-ORDER = ("quick", "scaling", "papers-cpu")
+ORDER = ("quick", "scaling", "width", "attention-memory", "generate", "papers-cpu")
 
 
 def main_job_table(results: pd.DataFrame) -> str:
@@ -201,7 +206,7 @@ def results_document(root: Path) -> str:
         "`seqbench report results/reference --markdown docs/results.md --readme README.md`;",
         "a test regenerates it and fails if this file differs. Each section says how its",
         "numbers were obtained; the notes under each were written by hand when the results",
-        "were committed.",
+        "were committed. A folder lists the claims its results hold data for.",
         "",
     ]
     for folder in folders:
@@ -224,7 +229,7 @@ def results_document(root: Path) -> str:
             ]
         if lm.is_language_model(results):
             lines += _ranking_beside_synthetic(folder, results, folders)
-        summary = markdown_summary(results, store.load_findings(folder))
+        summary = markdown_summary(results, store.load_findings(folder), with_unknown=False)
         body = summary.split("\n", 2)[2]  # without its "# seqbench summary" title
         lines += [line.replace("## ", "### ", 1) if line.startswith("## ") else line
                   for line in body.splitlines()]  # fmt: skip

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from architectures import SequenceModel
 from bench.run import StepCallback
+from bench.run.flops import flop_columns
 from bench.run.measure import (
     PeakMemory,
     Timing,
@@ -252,6 +253,8 @@ def cost_points(
                     on_step(visits, planned)
     for seq_len, times in measured.items():
         _finish(points[seq_len], times, m.batch_size)
+    for seq_len in lengths:  # counted, not timed: every length, measured or not
+        points[seq_len].update(flop_columns(model, seq_len, vocab_size))
     return [points[seq_len] for seq_len in lengths]
 
 

@@ -84,8 +84,12 @@ def run_log(record: dict[str, Any]) -> str:
         where = f"length {point.get('seq_len', point.get('eval_seq_len'))}"
         if point.get("needle_depth") is not None:
             where += f" depth {point['needle_depth']:g}"
+        if point.get("row_kind") == "generate":
+            where = f"batch {point['batch_size']} (prompt {point['prompt_len']} + {point['new_tokens']})"
         if point.get("status", "ok") != "ok":
             lines.append(f"{where}: {point['status']} {point.get('error', '')}")
+        elif point.get("row_kind") == "generate":
+            lines.append(f"{where}: {point['generate_tokens_per_s']:.0f} tok/s")
         elif point.get("row_kind") == "eval":
             lines.append(
                 f"{where}: accuracy {point['accuracy']:.4f}, exact match {point['exact_match']:.4f}"

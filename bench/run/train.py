@@ -22,8 +22,9 @@ import torch.nn.functional as F
 
 import tasks
 from architectures import SequenceModel
-from bench.run import StepCallback, lm
+from bench.run import StepCallback, attention, lm
 from bench.run.cost import cost_points, measure_cost, state_bytes
+from bench.run.generate import generation_points
 from bench.run.measure import (
     autocast,
     environment,
@@ -321,6 +322,7 @@ def execute(
         else:
             task, vocab_size = None, run.measure.vocab_size
         model = build_model(run, vocab_size).to(device)
+        attention.pin(model, run.measure.attention)  # "auto": torch's choice (bench.run.attention)
         metrics.update(
             params=model.num_params(),
             d_model=model.embedding.embedding_dim,
@@ -343,9 +345,14 @@ def execute(
                 cost = measure_cost(model, run.measure, dtype, device, length, vocab_size)
                 found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
+            if run.measure.generate is not None:
+                found["points"] += generation_points(model, run.measure, device, vocab_size)
+        elif run.measure.generate is not None:
+            found["points"] = generation_points(model, run.measure, device, vocab_size, on_step)
         else:
             found["points"] = cost_points(model, run.measure, dtype, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
+        metrics["attention_kernel"] = attention.kernel_used(model, vocab_size)
     except Diverged as error:
         found.update(status="diverged", error=str(error), curve=error.curve)
         metrics.update(stop_reason=DIVERGED, train_steps=error.step)

@@ -94,6 +94,29 @@ class EvalSection(_Section):
         return self
 
 
+class GenerateSection(_Section):
+    """Generation throughput (``bench.run.generate``): a prompt, then tokens one by one,
+    at growing batch sizes. Defaults are Gu & Dao's (2023, §4.5): prompt 2048, 128 new."""
+
+    prompt_len: int = Field(2048, gt=0)
+    new_tokens: int = Field(128, gt=0)
+    batch_sizes: list[int] = Field(default_factory=lambda: [2**i for i in range(8)])
+    max_memory_gb: float | None = Field(
+        None, gt=0, description="larger batches are not tried once one's peak passes this"
+    )
+    # Inference weights and states in this dtype (a copy of the model; the paper: fp16).
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerateSection:
+        sizes = self.batch_sizes
+        if not sizes or any(b <= 0 for b in sizes) or sizes != sorted(set(sizes)):
+            raise ValueError(
+                f"batch_sizes={sizes} must be positive, increasing and not empty, e.g. [1, 2, 4]"
+            )
+        return self
+
+
 class MeasureSection(_Section):
     cost: bool = Field(True, description="measure throughput and memory of trained runs")
     seq_lens: list[int] = Field(default_factory=list, description="lengths of a cost-only sweep")
@@ -105,6 +128,17 @@ class MeasureSection(_Section):
     max_time_s: float = Field(
         60.0, gt=0, description="skip longer lengths once a point takes this long"
     )
+    # Set: a cost-only run measures generation instead of cost by length.
+    generate: GenerateSection | None = None
+    # The attention kernel every forward of the run is pinned to (bench.run.attention).
+    attention: Literal["auto", "math", "flash", "efficient", "cudnn"] = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as the config (and its hash) holds it: the two settings added with
+        generation and attention pinning only when set, so every other run's hash is what
+        it was before they existed."""
+        unset = {"generate": None, "attention": "auto"}
+        return self.model_dump(exclude={k for k, v in unset.items() if getattr(self, k) == v})
 
 
 class SweepConfig(_Section):
@@ -208,7 +242,7 @@ class RunConfig:
             "task_config": self.task_config,
             "train": self.train.model_dump() if self.train is not None else {},
             "eval": self.eval.model_dump() if self.eval is not None else {},
-            "measure": self.measure.model_dump(),
+            "measure": self.measure.to_dict(),
         }
 
     @property

@@ -144,8 +144,13 @@ def validate_run(run: RunConfig) -> None:
         architectures.make_config(run.architecture, d_model=run.model.d_model, **run.model.arch)
     except architectures.ConfigError as error:
         raise SweepConfigError(f"model.{run.architecture}: {error}") from None
+    if run.measure.attention in ("efficient", "cudnn") and run.device != "cuda":
+        raise SweepConfigError(
+            f"measure.attention={run.measure.attention!r} is a CUDA kernel; on a CPU use "
+            "'math', 'flash' or 'auto'"
+        )
     if run.kind == "cost":
-        if not run.measure.seq_lens:
+        if not run.measure.seq_lens and run.measure.generate is None:
             raise SweepConfigError(
                 "measure.seq_lens is empty; a cost sweep needs lengths to measure"
             )

@@ -21,8 +21,11 @@ FIGURES = tuple(plots.TITLES)
 
 @pytest.fixture(scope="module")
 def results() -> pd.DataFrame:
-    # the synthetic tasks, and a language model on text for its own figures
-    return pd.concat([synthetic.results(), synthetic.text_results(select=False)], ignore_index=True)
+    # the synthetic tasks with width and generation rows, and a language model on text for
+    # its own figures
+    synthetic_tasks = synthetic.results(width=True, generation=True)
+    text = synthetic.text_results(select=False)
+    return pd.concat([synthetic_tasks, text], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +170,7 @@ def test_pareto_frontier_keeps_only_undominated_points():
 
 
 def test_missing_data_skips_figures_with_a_note(results, tmp_path):
-    synthetic_only = ~results["task"].isin(["needle", "text"]) & (results["row_kind"] != "cost")
+    synthetic_only = ~results["task"].isin(["needle", "text"]) & (results["row_kind"] == "eval")
     summary = make_plots(results[synthetic_only], None, tmp_path)
     no_text = "no language-model rows (bits per byte come from the text task)"
     assert summary.skipped == {
@@ -176,6 +179,9 @@ def test_missing_data_skips_figures_with_a_note(results, tmp_path):
         "needle_heatmap": "no needle rows",
         "throughput_vs_length": "no cost rows (run the `scaling` preset)",
         "memory_vs_length": "no cost rows (run the `scaling` preset)",
+        "flops_vs_length": "no counted FLOPs at two or more lengths (run the `scaling` preset)",
+        "cost_vs_width": "no cost rows at three or more widths (run the `width` preset)",
+        "generation_throughput": "no generation rows (run the `generate` preset)",
         "sample_efficiency": "no training curves",
     }
     assert "needle heatmap: no needle rows" in summary.notes
@@ -248,7 +254,8 @@ def test_byte_and_count_labels():
 def test_one_cell_per_architecture_keeps_each_architectures_marker(results):
     # With a single cell per architecture the lines are told apart by their own marker
     # (the legend's), not by one shared "variant" marker.
-    one_width = results[results["d_model"] == 64]
+    # (text is left out: its two unselected lrs are two cells per architecture)
+    one_width = results[(results["d_model"] == 64) & (results["task"] != "text")]
     built, _ = plots.figures(one_width)  # as make_plots and the report build it (cells first)
     fig = built["accuracy_vs_length"]
     markers = {

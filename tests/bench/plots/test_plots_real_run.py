@@ -35,6 +35,7 @@ def test_plot_and_report_from_a_real_tiny_sweep(tmp_path, monkeypatch, capsys):
         "accuracy_vs_length",
         "throughput_vs_length",
         "memory_vs_length",
+        "flops_vs_length",
         "accuracy_vs_state",
         "needle_heatmap",
         "sample_efficiency",
@@ -46,7 +47,7 @@ def test_plot_and_report_from_a_real_tiny_sweep(tmp_path, monkeypatch, capsys):
 
     assert _cli(monkeypatch, "report", str(out)) == 0
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == 7
     assert "Claims checked" in html or "claims checked" in html.lower()
     assert "## copy" in capsys.readouterr().out  # the Markdown summary on the terminal
 

@@ -19,6 +19,7 @@ from bench.sweep.load import build_sweep, load_sweep, presets
 RESULTS = Path(__file__).resolve().parents[3] / "results" / "reference"
 
 PRESET_HASHES = {
+    "attention-memory": (2, "cbcacad9f20570c3", ["86d8a41172b57071", "83c976409a39ce67"]),
     "copy": (
         15,
         "d192c5b53b89a9b2",
@@ -40,6 +41,19 @@ PRESET_HASHES = {
             "d8fadaeb1e163c64",
         ],
     ),
+    "generate": (
+        6,
+        "2da3a0f139ca7d37",
+        [
+            "8235342b7204b365",
+            "f206121bd6ff7018",
+            "973292562476a308",
+            "0a186887ddb74efc",
+            "1538291fe89b0e54",
+            "57b3d4cf81f61876",
+        ],
+    ),
+    "generate-gpu": (2, "c24c8eabe0439294", ["2c901344d5898511", "99404afe24bcf58f"]),
     "induction": (
         5,
         "681caa8f41c80610",
@@ -214,7 +228,36 @@ PRESET_HASHES = {
             "1055ca0d6078f0b1",
         ],
     ),
+    "width": (
+        35,
+        "102291b23188ab38",
+        [
+            "239410a8308d62a2",
+            "6ec0c24ee5d25db6",
+            "2bb1d2b3386e8bcd",
+            "8f14d3d8b90dd970",
+            "e4f592c982bb1272",
+            "4c400e6b84eb4b67",
+            "d0d6b7b6d8b5163a",
+            "ac42dd91e959014c",
+            "4d6996c3921c4cbb",
+            "d0428cca3ca6f095",
+            "43311ee122dfad7b",
+            "1024257757ffaba8",
+            "08a8ee15e4cc4931",
+            "b0c42f3a0f05dbd1",
+            "759b3df8d15322b2",
+            "9f438bc62ed17869",
+            "ead8602353269fb4",
+            "a949317fef354b26",
+            "3e56b840f25ebd05",
+            "2fdf1282c35888bc",
+        ],
+    ),
 }
+
+# Every committed reference folder: complete, and its records read back to their hashes.
+REFERENCE_FOLDERS = ["quick", "scaling", "width", "attention-memory", "generate", "papers-cpu"]
 
 TINY_SWEEPS = {
     "tiny": tiny(),
@@ -310,7 +353,7 @@ def test_a_config_survives_the_trip_through_a_record(name):
         assert again == run and again.hash == run.hash and again.to_dict() == run.to_dict()
 
 
-@pytest.mark.parametrize("name", ["quick", "scaling", "papers-cpu"])
+@pytest.mark.parametrize("name", REFERENCE_FOLDERS)
 def test_committed_results_resume(name):
     finished = store.finished(RESULTS / name)
     assert finished, f"results/{name} has no finished runs to check"
@@ -320,7 +363,7 @@ def test_committed_results_resume(name):
     )
 
 
-@pytest.mark.parametrize("name", ["quick", "scaling", "papers-cpu"])
+@pytest.mark.parametrize("name", REFERENCE_FOLDERS)
 def test_records_on_disk_read_back_to_the_same_hash(name):
     for record in store.read_runs(RESULTS / name, quiet=True):
         assert RunConfig.from_dict(record["config"]).hash == record["config_hash"]
