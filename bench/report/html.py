@@ -144,7 +144,10 @@ def _selection_html(results: pd.DataFrame) -> list[str]:
                 lambda v: "failed" if not np.isfinite(v) else f"{v:.3f}"
             ),
             "seeds ok": table["seeds"],
-            "chosen": table["chosen"].map(lambda c: "✔" if c else ""),
+            "chosen": [
+                ("✔ at the grid's edge" if edge else "✔") if chosen else ""
+                for chosen, edge in zip(table["chosen"], table["at_edge"], strict=True)
+            ],
         }
     )
     return [
@@ -153,7 +156,8 @@ def _selection_html(results: pd.DataFrame) -> list[str]:
         "with the best mean score on the validation set (drawn apart from the evaluation set "
         "the leaderboard reports: for text, the corpus's validation split) is kept, and the "
         "leaderboard shows only its runs. Accuracy ranks synthetic tasks, bits per byte "
-        "language models.</p>",
+        "language models. A choice at the grid's edge (the smallest or largest value tried) "
+        "may not be the best value: widen the grid to find out.</p>",
         _html_table(shown, color_column="architecture"),
     ]
 

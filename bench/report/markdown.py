@@ -41,6 +41,7 @@ def markdown_summary(
         lines += ["## Selection (on validation data)", ""]
         for row in selection.itertuples(index=False):
             mark = " ← chosen" if row.chosen else ""
+            mark += " (at the grid's edge: a better value may lie beyond it)" if row.at_edge else ""
             lines.append(
                 f"- {row.architecture} · {row.task}"
                 + (f" · {row.variant}" if row.variant else "")

@@ -112,11 +112,15 @@ def selection_metric(cell: pd.DataFrame) -> tuple[str, bool]:
 
 def selections(results: pd.DataFrame) -> pd.DataFrame:
     """Every candidate of every selected cell: architecture, task, variant, candidate,
-    the validation metric it was ranked by and its mean score over seeds, seeds, and
-    whether it was chosen. Empty without selection."""
+    the validation metric it was ranked by and its mean score over seeds, seeds, whether
+    it was chosen, and whether the chosen value lies at an end of a one-axis numeric grid
+    (``at_edge``: the best value may lie beyond the grid). Empty without selection."""
     results = results if "variant" in results.columns else _with_variants(results)
     select = [a for a in declared_selection(results) if a in results.columns]
-    columns = ["architecture", "task", "variant", "candidate", "metric", "score", "seeds", "chosen"]
+    columns = [
+        "architecture", "task", "variant", "candidate", "metric", "score", "seeds", "chosen",
+        "at_edge",
+    ]  # fmt: skip
     if not select:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -126,6 +130,7 @@ def selections(results: pd.DataFrame) -> pd.DataFrame:
         metric, higher = selection_metric(cell)
         scores = _candidate_scores(cell, select, metric)
         best = _best(scores, higher)
+        edge = _at_edge(best, list(scores))
         for candidate, (score, seeds) in scores.items():
             rows.append(
                 {
@@ -137,6 +142,7 @@ def selections(results: pd.DataFrame) -> pd.DataFrame:
                     "score": score,
                     "seeds": seeds,
                     "chosen": candidate == best,
+                    "at_edge": candidate == best and edge,
                 }
             )
     return pd.DataFrame(rows, columns=columns)
@@ -272,6 +278,16 @@ def _best(scores: dict[tuple, tuple[float, int]], higher: bool = True) -> tuple 
         return None
     sign = 1.0 if higher else -1.0
     return max(finite, key=lambda k: sign * finite[k][0])
+
+
+def _at_edge(best: tuple | None, candidates: list[tuple]) -> bool:
+    """Whether ``best`` is the smallest or largest of two or more values of one numeric axis."""
+    if best is None or len(best) != 1 or len(candidates) < 2:
+        return False
+    values = [c[0] for c in candidates]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return False
+    return best[0] in (min(values), max(values))
 
 
 def _candidate_label(select: list[str], candidate: tuple) -> str:

@@ -98,6 +98,21 @@ def test_selection_picks_the_best_validation_value_per_cell_not_the_best_reporte
     assert by_variant.loc["d_state=16", "acc_train"] == pytest.approx(0.81)  # not 0.99
     table = cells.selections(_frame(rows))
     assert len(table) == 4 and table["chosen"].sum() == 2
+    assert table["at_edge"].sum() == 2  # two lrs: whichever wins, the grid cannot bracket it
+
+
+def test_a_choice_inside_the_grid_is_not_at_its_edge():
+    rows = [
+        ("mamba", seed, lr, 16, val, val)
+        for seed in (0, 1)
+        for lr, val in ((1e-3, 0.5), (3e-3, 0.9), (1e-2, 0.6))
+    ]
+    table = cells.selections(_frame(rows)).set_index("candidate")
+    assert table["chosen"].idxmax() == "lr=0.003" and not table["at_edge"].any()
+    rows = [(a, s, lr, d, 1.0 - val, e) for a, s, lr, d, val, e in rows]  # now 1e-3 wins
+    table = cells.selections(_frame(rows)).set_index("candidate")
+    assert table["at_edge"].idxmax() == "lr=0.001" and table["at_edge"].sum() == 1
+    assert "(at the grid's edge" in markdown_summary(_frame(rows))
 
 
 def test_without_selection_every_extra_axis_is_its_own_row():
