@@ -131,15 +131,18 @@ def recall_slice(results: pd.DataFrame, curves: pd.DataFrame | None = None) -> F
         )
         for i, row in shown.iterrows():
             if np.isfinite(row["recall_share"]):
-                top = max(row["gap"], row["other_gap"], 0)
+                below = row["gap"] < 0  # label the bar's far end, clear of the title
+                end = min(row["gap"], row["other_gap"]) if below else max(row["gap"], 0)
                 ax.annotate(
                     f"{row['recall_share']:.0%}",
-                    (i, top),
-                    xytext=(0, 3),
+                    (i, end),
+                    xytext=(0, -3 if below else 3),
                     textcoords="offset points",
                     ha="center",
+                    va="top" if below else "bottom",
                     fontsize=8,
                 )
+        ax.margins(y=0.12)
         ax.axhline(0, color="0.3", linewidth=0.8)
         ax.set_xticks(x, [_short(r) for r in shown.itertuples()], rotation=30, ha="right")
         ax.set_xlabel("architecture")
