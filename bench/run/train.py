@@ -24,6 +24,7 @@ import tasks
 from architectures import SequenceModel
 from bench.run import StepCallback, lm
 from bench.run.cost import cost_points, measure_cost, state_bytes
+from bench.run.reach import run_reach
 from bench.run.measure import (
     autocast,
     environment,
@@ -301,6 +302,22 @@ def _deterministic() -> Iterator[list[str]]:
             )
 
 
+def reach_metrics(model: SequenceModel, task, run: RunConfig, vocab_size: int) -> dict[str, Any]:
+    """Influence by distance of the trained model (``reach_*``) and, with ``reach.init``,
+    of the same model rebuilt at initialisation (``reach_init_*``): ``bench.run.reach``.
+    A failure here (a block whose kernels take no float64, memory) is kept as
+    ``reach_error``; the run's training and evaluation stand."""
+    settings, length = run.reach, run.train.seq_len
+    try:
+        out = run_reach(model, settings, task, length, run.seed, "reach_")
+        if settings.init:
+            initial = build_model(run, vocab_size)  # the run's seed: the same initial weights
+            out.update(run_reach(initial, settings, task, length, run.seed, "reach_init_"))
+        return out
+    except Exception as error:
+        return {"reach_error": one_line(error)}
+
+
 def execute(
     run: RunConfig, on_step: StepCallback | None = None, code: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -343,6 +360,8 @@ def execute(
                 cost = measure_cost(model, run.measure, dtype, device, length, vocab_size)
                 found["timing_spread"] = cost.pop("timing_spread")
                 metrics.update(cost)
+            if run.reach is not None:  # last: it reseeds torch to rebuild the initial model
+                metrics.update(reach_metrics(model, task, run, vocab_size))
         else:
             found["points"] = cost_points(model, run.measure, dtype, device, vocab_size, on_step)
         metrics["backend"] = ",".join(model.backends_used)
