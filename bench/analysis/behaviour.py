@@ -58,7 +58,8 @@ ORDER_WORDS = {
     "set_disjointness": ("small set first", "large set first"),
     "mqar": ("question first", "question after"),
 }
-MARGIN = 0.02  # accuracy: an order gap, or a fall per doubling of distance, smaller is none
+ORDER_MARGIN = 0.05  # accuracy: an order gap smaller than this is none
+DISTANCE_MARGIN = 0.02  # accuracy per doubling of the distance: a smaller fall is none
 NOT_LEARNED = 0.2  # mean accuracy below this: the setting was not learned at all
 DECADE = math.log(10)  # reach: "decays" = falls by more than 10× over the distances measured
 T_METHOD = "t interval over seeds (mean ± t(0.975, n−1)·sd/√n)"
@@ -82,9 +83,13 @@ def _runs(results: pd.DataFrame) -> pd.DataFrame:
 
 def _setting_key(run: pd.Series, drop: Callable[[dict], None]) -> str:
     """What a run shares with the runs it is paired with: its config without the seed, the
-    selected axes (each cell keeps its own choice) and whatever ``drop`` removes."""
+    selected axes (each cell keeps its own choice), the reach measured after training
+    (it changes nothing the run learns; ``drop`` may keep it) and whatever ``drop`` removes."""
     config = json.loads(json.dumps(run["config"]))  # a copy
     config.pop("seed", None)
+    reach = config.pop("reach", None)
+    if drop is _reach_setting:
+        config["reach"] = reach
     for axis in json.loads(run.get("select") or "[]"):
         section, _, key = axis.partition(".")
         if isinstance(config.get(section), dict):
@@ -111,20 +116,32 @@ def _missing(key: str, statement: str, needs: str, boundary: str, method: str) -
 
 def _order_value(task: str, config: dict) -> bool:
     option, _, default = ORDER_OPTIONS[task]
-    return bool(config["task_config"].get(option, default))
+    return bool(config.get("task_config", {}).get(option, default))
+
+
+def _order_tasks(runs: pd.DataFrame) -> list[str]:
+    """The tasks whose order these runs test: set disjointness, whose point it is, and a
+    task whose order option some run sets (MQAR's question_first); not every MQAR run."""
+    out = []
+    for task, (option, _, _) in ORDER_OPTIONS.items():
+        configs = runs.loc[runs["task"] == task, "config"]
+        if len(configs) and (
+            task == "set_disjointness" or any(option in c.get("task_config", {}) for c in configs)
+        ):
+            out.append(task)
+    return out
 
 
 def _order_gaps(runs: pd.DataFrame) -> list[dict]:
     """Per (task, architecture, setting): the easy-minus-hard accuracy, paired by seed."""
     gaps = []
-    for task, (option, easy, _) in ORDER_OPTIONS.items():
+    for task in _order_tasks(runs):
+        option, easy, _ = ORDER_OPTIONS[task]
         rows = runs[runs["task"] == task]
-        if rows.empty:
-            continue
         rows = rows.assign(easy=[_order_value(task, c) == easy for c in rows["config"]])
         rows = rows.assign(
             key=[
-                _setting_key(r, lambda c: c["task_config"].pop(option, None))
+                _setting_key(r, lambda c: c.get("task_config", {}).pop(option, None))
                 for _, r in rows.iterrows()
             ]
         )
@@ -155,16 +172,16 @@ def order_verdict(gap: dict) -> tuple[str, str]:
     interval, name = gap["interval"], gap["architecture"]
     if interval is None:
         return INCONCLUSIVE, f"{name}: 1 seed, run ≥ 3"
-    if name in ATTENTION:  # no order effect: the interval holds 0, or lies within ±MARGIN
-        within = -MARGIN < interval.low and interval.high < MARGIN
+    if name in ATTENTION:  # no order effect: the interval holds 0, or lies within ±margin
+        within = -ORDER_MARGIN < interval.low and interval.high < ORDER_MARGIN
         return (HOLDS, "") if interval.low <= 0 <= interval.high or within else (FAILS, "")
     if interval.low > 0:
         return HOLDS, ""
-    if interval.high < MARGIN:  # no gap of MARGIN, or the hard order better
-        if min(gap["easy"], gap["hard"]) >= SOLVED:
-            return INCONCLUSIVE, f"{name}: both orders solved, larger sets would decide"
-        if max(gap["easy"], gap["hard"]) < NOT_LEARNED:
-            return INCONCLUSIVE, f"{name}: neither order learned, more steps would decide"
+    if min(gap["easy"], gap["hard"]) >= SOLVED:
+        return INCONCLUSIVE, f"{name}: both orders solved, larger sets would decide"
+    if max(gap["easy"], gap["hard"]) < NOT_LEARNED:
+        return INCONCLUSIVE, f"{name}: neither order learned, more steps would decide"
+    if interval.high < ORDER_MARGIN:  # no gap of the margin, or the hard order better
         return FAILS, ""
     return INCONCLUSIVE, f"{name}: interval crosses 0, more seeds would decide"
 
@@ -177,15 +194,15 @@ def _claim_order(runs: pd.DataFrame) -> Claim | None:
     boundary = (
         "the accuracy in the easy order minus the hard one, paired by seed: a fixed-state "
         f"block ({', '.join(FIXED_STATE)}) holds when the interval lies above 0 and fails "
-        f"when it lies below {MARGIN} (no gap, or the hard order better); attention holds when "
-        f"its interval includes 0 or lies within ±{MARGIN}, and fails when it lies wholly "
-        f"outside. A setting both orders solve (≥ {SOLVED}) or neither learns "
+        f"when it lies below {ORDER_MARGIN} (no gap, or the hard order better); attention "
+        f"holds when its interval includes 0 or lies within ±{ORDER_MARGIN}, and fails "
+        "otherwise. A setting both orders solve (≥ {SOLVED}) or neither learns "
         f"(< {NOT_LEARNED}) cannot show a gap: inconclusive. Just read twice, Fig. 2: a "
         "recurrent state needs less memory when the small set comes first; attention is "
         "indifferent"
     )
     method = f"{T_METHOD} of the paired differences"
-    tasks = set(runs["task"]) & set(ORDER_OPTIONS)
+    tasks = _order_tasks(runs)
     if not tasks:
         return None
     gaps = _order_gaps(runs)
@@ -247,14 +264,24 @@ def _reach_setting(config: dict) -> None:
         config.pop(key)
 
 
+def _reach_key(rows: pd.DataFrame) -> str:
+    """The setting most blocks were measured in (then the longest reach length, then the
+    first in sorted order): claim (f) compares blocks trained alike, never across tasks."""
+    spread = rows.groupby("key").agg(
+        blocks=("architecture", "nunique"), length=("reach_seq_len", "max")
+    )
+    spread = spread.sort_values(["blocks", "length"], ascending=False, kind="stable")
+    return spread.index[0]
+
+
 def _claim_reach(results: pd.DataFrame, runs: pd.DataFrame) -> Claim | None:
     statement = (
         "Attention's influence does not decay with distance; the LSTM's decays exponentially, "
         "with RWKV and Mamba between"
     )
-    rows = _reach_runs(results, runs)
     if "reach_rate" not in results.columns:
         return None
+    rows = _reach_runs(results, runs)
     boundary_text = (
         "the fitted rate r of ln influence(d) per token over distances 1 … D of the trained "
         "model (bench/run/reach.py), against r* = −ln 10 / D, a fall of 10× over the D "
@@ -267,13 +294,7 @@ def _claim_reach(results: pd.DataFrame, runs: pd.DataFrame) -> Claim | None:
     if rows.empty:
         return _missing("f", statement, "needs trained runs with reach measured", boundary_text, method)
     rows = rows.assign(key=[_setting_key(r, _reach_setting) for _, r in rows.iterrows()])
-    # The setting most blocks were measured in (then the longest reach length, then the
-    # first): the claim compares blocks trained alike, never across tasks.
-    spread = rows.groupby("key").agg(
-        blocks=("architecture", "nunique"), length=("reach_seq_len", "max")
-    )
-    spread = spread.sort_values(["blocks", "length"], ascending=False, kind="stable")
-    key = spread.index[0]
+    key = _reach_key(rows)
     rows = rows[rows["key"] == key]
     rows = rows[rows["reach_rate"].notna()]
     distances = int(rows["reach_influence"].map(len).min()) - 1
@@ -359,13 +380,13 @@ def _describe_setting(key: str) -> tuple[str, str]:
 
 
 def _distance_of(config: dict) -> float | None:
-    value = config["task_config"].get("distance")
+    value = config.get("task_config", {}).get("distance")
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _without_distance(config: dict) -> None:
     """Runs at different distances may train at lengths laid out to fit them."""
-    config["task_config"].pop("distance", None)
+    config.get("task_config", {}).pop("distance", None)
     config.get("train", {}).pop("seq_len", None)
     config.get("eval", {}).pop("seq_lens", None)
     config.get("model", {}).get("arch", {}).pop("l_max", None)  # laid out over the length
@@ -413,21 +434,22 @@ def distance_verdict(slope: dict) -> tuple[str, str]:
     interval, name, accuracy = slope["interval"], slope["architecture"], slope["by_distance"]
     if interval is None:
         return INCONCLUSIVE, f"{name}: 1 seed, run ≥ 3"
-    if name in ATTENTION:  # stays: no fall of MARGIN per doubling
-        if interval.low >= -MARGIN:
+    margin = DISTANCE_MARGIN
+    if name in ATTENTION:  # stays: no fall of the margin per doubling
+        if interval.low >= -margin:
             return HOLDS, ""
-        if interval.high < -MARGIN:
+        if interval.high < -margin:
             return FAILS, ""
-        return INCONCLUSIVE, f"{name}: interval crosses −{MARGIN}, more seeds would decide"
-    if interval.high < -MARGIN:
+        return INCONCLUSIVE, f"{name}: interval crosses −{margin}, more seeds would decide"
+    if interval.high < -margin:
         return HOLDS, ""
     if accuracy.min() >= SOLVED:
         return INCONCLUSIVE, f"{name}: solved at every distance, longer distances would decide"
     if accuracy.iloc[0] < NOT_LEARNED:
         return INCONCLUSIVE, f"{name}: not learned at the shortest distance, a shorter one would decide"
-    if interval.low >= -MARGIN:
+    if interval.low >= -margin:
         return FAILS, ""
-    return INCONCLUSIVE, f"{name}: interval crosses −{MARGIN}, more seeds would decide"
+    return INCONCLUSIVE, f"{name}: interval crosses −{margin}, more seeds would decide"
 
 
 def _claim_distance(runs: pd.DataFrame) -> Claim | None:
@@ -437,8 +459,9 @@ def _claim_distance(runs: pd.DataFrame) -> Claim | None:
     boundary = (
         "the change of token accuracy per doubling of the distance (the least-squares slope "
         "on log2 distance, per seed, over runs trained and tested at each distance): the LSTM "
-        f"holds when the interval lies below −{MARGIN} and fails when it lies above; "
-        f"attention holds when its interval lies above −{MARGIN} and fails when below. An "
+        f"holds when the interval lies below −{DISTANCE_MARGIN} and fails when it lies above; "
+        f"attention holds when its interval lies above −{DISTANCE_MARGIN} and fails when "
+        "below. An "
         f"LSTM that solves every distance (≥ {SOLVED}) or learns not even the shortest "
         f"(< {NOT_LEARNED}) cannot show a fall: inconclusive. Bahdanau et al. 2015, Fig. 2: "
         "an encoder's fixed-length vector degrades with sentence length; attention does not"
@@ -471,6 +494,73 @@ def _claim_distance(runs: pd.DataFrame) -> Claim | None:
     verdict = all_of(verdicts)
     detail = "; ".join(details) if verdict == INCONCLUSIVE else ""
     return Claim("g", statement, verdict, evidence, detail, boundary, method)
+
+
+# --------------------------------------------------------------------------- for figures
+
+
+def order_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of a task with an order option: architecture, task, order (its
+    words, easy order first), easy (bool), seed, accuracy at the training length."""
+    runs = _runs(results)
+    rows = []
+    for run in runs[runs["task"].isin(_order_tasks(runs))].itertuples():
+        option, easy, _ = ORDER_OPTIONS[run.task]
+        is_easy = _order_value(run.task, run.config) == easy
+        rows.append(
+            {
+                "architecture": run.architecture,
+                "task": run.task,
+                "order": ORDER_WORDS[run.task][0 if is_easy else 1],
+                "easy": is_easy,
+                "seed": run.seed,
+                "accuracy": run.accuracy,
+            }
+        )
+    return pd.DataFrame(rows, columns=["architecture", "task", "order", "easy", "seed", "accuracy"])
+
+
+def distance_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per run with a ``distance`` task setting: architecture, task, distance,
+    seed, accuracy at the training length, train_seq_len, variant."""
+    runs = _runs(results)
+    columns = ["architecture", "task", "distance", "seed", "accuracy", "train_seq_len", "variant"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    runs = runs.assign(distance=[_distance_of(c) for c in runs["config"]])
+    return runs[runs["distance"].notna()].reindex(columns=columns).reset_index(drop=True)
+
+
+def reach_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Long form of the reach the runs measured, in the setting claim (f) reads: one row per
+    (run, model, distance) with architecture, seed, model ("trained" or "at init"),
+    distance, relative influence, the setting's words, and the decay threshold's value."""
+    columns = ["architecture", "seed", "model", "distance", "influence", "setting"]
+    runs = _runs(results)
+    rows = _reach_runs(results, runs) if not runs.empty else runs
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows = rows.assign(key=[_setting_key(r, _reach_setting) for _, r in rows.iterrows()])
+    key = _reach_key(rows)
+    task, setting = _describe_setting(key)
+    out = []
+    for run in rows[rows["key"] == key].itertuples():
+        for model, column in (("trained", "reach_influence"), ("at init", "reach_init_influence")):
+            values = getattr(run, column, None)
+            if not isinstance(values, list | np.ndarray):
+                continue
+            out += [
+                {
+                    "architecture": run.architecture,
+                    "seed": run.seed,
+                    "model": model,
+                    "distance": d,
+                    "influence": float(v),
+                    "setting": f"{task} ({setting})",
+                }
+                for d, v in enumerate(values)
+            ]
+    return pd.DataFrame(out, columns=columns)
 
 
 # --------------------------------------------------------------------------- all three

@@ -4,7 +4,11 @@
 
 (a) attention cost is quadratic in length; (b) RWKV and Mamba cost is linear; (c) decode
 memory (recurrent state) is constant for LSTM / RWKV / Mamba and grows for attention;
-(d) attention solves MQAR at small width where attention-free blocks do not.
+(d) attention solves MQAR at small width where attention-free blocks do not; and, where
+the results hold their data, the behaviour claims of ``bench.analysis.behaviour``: (e) a
+fixed state is sensitive to the prompt order, (f) attention's influence does not decay
+with distance while the LSTM's does, (g) the LSTM's accuracy falls with the distance
+bridged.
 
 Each claim carries its boundary and why, the lengths (or seeds) its figures come from,
 and how the interval was computed; the verdicts and the statistics behind them (a
@@ -20,6 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.analysis.behaviour import behaviour_claims
 from bench.analysis.cost_series import cost_series
 from bench.analysis.verdicts import (
     FAILS,
@@ -311,4 +316,5 @@ def check_claims(results: pd.DataFrame, *, seed: int = 0) -> list[Claim]:
         _claim_linear(results, rng),
         _claim_constant_state(results),
         _claim_mqar(results),
+        *behaviour_claims(results),
     ]
