@@ -485,7 +485,9 @@ def _behaviour_row(architecture, task, seed, task_config, accuracy, train_len, r
         "stop_reason": "early_stop" if accuracy > 0.97 else "steps",
         "converged": accuracy > 0.97,
         "train_steps": 600,
-        "state_bytes": state_bytes(architecture if architecture != "rwkv4" else "lstm", train_len, 64, 2),
+        "state_bytes": state_bytes(
+            architecture if architecture != "rwkv4" else "lstm", train_len, 64, 2
+        ),
         "params": 100_000,
         "d_model": 64,
         "n_layers": 2,

@@ -103,7 +103,9 @@ def _seeds(n: int) -> str:
 
 
 def _signed(mean: float, interval: Interval | None, n: int, digits: int = 2) -> str:
-    spread = f"{interval.low:+.{digits}f}–{interval.high:+.{digits}f}" if interval else "no interval"
+    spread = (
+        f"{interval.low:+.{digits}f}–{interval.high:+.{digits}f}" if interval else "no interval"
+    )
     return f"{mean:+.{digits}f} ({spread}, {_seeds(n)})"
 
 
@@ -139,12 +141,11 @@ def _order_gaps(runs: pd.DataFrame) -> list[dict]:
         option, easy, _ = ORDER_OPTIONS[task]
         rows = runs[runs["task"] == task]
         rows = rows.assign(easy=[_order_value(task, c) == easy for c in rows["config"]])
-        rows = rows.assign(
-            key=[
-                _setting_key(r, lambda c: c.get("task_config", {}).pop(option, None))
-                for _, r in rows.iterrows()
-            ]
-        )
+
+        def without_order(config: dict, option: str = option) -> None:
+            config.get("task_config", {}).pop(option, None)
+
+        rows = rows.assign(key=[_setting_key(r, without_order) for _, r in rows.iterrows()])
         for (architecture, _), group in rows.groupby(["architecture", "key"], sort=False):
             first = group[group["easy"]].groupby("seed")["accuracy"].mean()
             second = group[~group["easy"]].groupby("seed")["accuracy"].mean()
@@ -173,7 +174,7 @@ def order_verdict(gap: dict) -> tuple[str, str]:
     if interval is None:
         return INCONCLUSIVE, f"{name}: 1 seed, run ≥ 3"
     if name in ATTENTION:  # no order effect: the interval holds 0, or lies within ±margin
-        within = -ORDER_MARGIN < interval.low and interval.high < ORDER_MARGIN
+        within = interval.low > -ORDER_MARGIN and interval.high < ORDER_MARGIN
         return (HOLDS, "") if interval.low <= 0 <= interval.high or within else (FAILS, "")
     if interval.low > 0:
         return HOLDS, ""
@@ -220,7 +221,9 @@ def _claim_order(runs: pd.DataFrame) -> Claim | None:
     for task in sorted({g["task"] for g in gaps}):
         easy, hard = ORDER_WORDS[task]
         texts = []
-        for gap in sorted((g for g in gaps if g["task"] == task), key=lambda g: rank[g["architecture"]]):
+        for gap in sorted(
+            (g for g in gaps if g["task"] == task), key=lambda g: rank[g["architecture"]]
+        ):
             name = gap["architecture"]
             text = (
                 f"{name} {_signed(gap['gap'], gap['interval'], gap['seeds'])}; "
@@ -239,7 +242,15 @@ def _claim_order(runs: pd.DataFrame) -> Claim | None:
     evidence = " | ".join(parts)
     if not all(kinds.values()):
         lacking = "attention" if not kinds["attention"] else "a fixed-state block"
-        return Claim("e", statement, INCONCLUSIVE, evidence, f"needs {lacking} in both orders", boundary, method)
+        return Claim(
+            "e",
+            statement,
+            INCONCLUSIVE,
+            evidence,
+            f"needs {lacking} in both orders",
+            boundary,
+            method,
+        )
     verdict = all_of(verdicts)
     detail = "; ".join(details) if verdict == INCONCLUSIVE else ""
     return Claim("e", statement, verdict, evidence, detail, boundary, method)
@@ -292,7 +303,9 @@ def _claim_reach(results: pd.DataFrame, runs: pd.DataFrame) -> Claim | None:
     )
     method = f"{T_METHOD} of each run's fitted rate; differences paired by seed"
     if rows.empty:
-        return _missing("f", statement, "needs trained runs with reach measured", boundary_text, method)
+        return _missing(
+            "f", statement, "needs trained runs with reach measured", boundary_text, method
+        )
     rows = rows.assign(key=[_setting_key(r, _reach_setting) for _, r in rows.iterrows()])
     key = _reach_key(rows)
     rows = rows[rows["key"] == key]
@@ -318,7 +331,15 @@ def _claim_reach(results: pd.DataFrame, runs: pd.DataFrame) -> Claim | None:
         )
     evidence = f"{task} ({setting}), D={distances}: " + "; ".join(parts)
     if needed:
-        return Claim("f", statement, UNKNOWN, evidence, f"needs {' and '.join(needed)} with reach", boundary, method)
+        return Claim(
+            "f",
+            statement,
+            UNKNOWN,
+            evidence,
+            f"needs {' and '.join(needed)} with reach",
+            boundary,
+            method,
+        )
     verdicts, details = [], []
     _, attention = mean_interval(rates["transformer"].to_numpy())
     _, lstm = mean_interval(rates["lstm"].to_numpy())
@@ -356,7 +377,9 @@ def _claim_reach(results: pd.DataFrame, runs: pd.DataFrame) -> Claim | None:
 
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, Interval | None, int]:
     seeds = a.index.intersection(b.index)
-    mean, interval = mean_interval((a[seeds] - b[seeds]).to_numpy()) if len(seeds) else (math.nan, None)
+    mean, interval = (
+        mean_interval((a[seeds] - b[seeds]).to_numpy()) if len(seeds) else (math.nan, None)
+    )
     return mean, interval, len(seeds)
 
 
@@ -446,16 +469,17 @@ def distance_verdict(slope: dict) -> tuple[str, str]:
     if accuracy.min() >= SOLVED:
         return INCONCLUSIVE, f"{name}: solved at every distance, longer distances would decide"
     if accuracy.iloc[0] < NOT_LEARNED:
-        return INCONCLUSIVE, f"{name}: not learned at the shortest distance, a shorter one would decide"
+        return (
+            INCONCLUSIVE,
+            f"{name}: not learned at the shortest distance, a shorter one would decide",
+        )
     if interval.low >= -margin:
         return FAILS, ""
     return INCONCLUSIVE, f"{name}: interval crosses −{margin}, more seeds would decide"
 
 
 def _claim_distance(runs: pd.DataFrame) -> Claim | None:
-    statement = (
-        "The LSTM's accuracy falls with the distance bridged; attention's stays where it is"
-    )
+    statement = "The LSTM's accuracy falls with the distance bridged; attention's stays where it is"
     boundary = (
         "the change of token accuracy per doubling of the distance (the least-squares slope "
         "on log2 distance, per seed, over runs trained and tested at each distance): the LSTM "
@@ -490,7 +514,15 @@ def _claim_distance(runs: pd.DataFrame) -> Claim | None:
     evidence = "; ".join(parts)
     lacking = [n for n in ("transformer", "lstm") if n not in seen]
     if lacking:
-        return Claim("g", statement, UNKNOWN, evidence, f"needs {' and '.join(lacking)} at ≥ 2 distances", boundary, method)
+        return Claim(
+            "g",
+            statement,
+            UNKNOWN,
+            evidence,
+            f"needs {' and '.join(lacking)} at ≥ 2 distances",
+            boundary,
+            method,
+        )
     verdict = all_of(verdicts)
     detail = "; ".join(details) if verdict == INCONCLUSIVE else ""
     return Claim("g", statement, verdict, evidence, detail, boundary, method)
@@ -505,7 +537,7 @@ def order_frame(results: pd.DataFrame) -> pd.DataFrame:
     runs = _runs(results)
     rows = []
     for run in runs[runs["task"].isin(_order_tasks(runs))].itertuples():
-        option, easy, _ = ORDER_OPTIONS[run.task]
+        _, easy, _ = ORDER_OPTIONS[run.task]
         is_easy = _order_value(run.task, run.config) == easy
         rows.append(
             {

@@ -24,7 +24,6 @@ import tasks
 from architectures import SequenceModel
 from bench.run import StepCallback, lm
 from bench.run.cost import cost_points, measure_cost, state_bytes
-from bench.run.reach import run_reach
 from bench.run.measure import (
     autocast,
     environment,
@@ -35,6 +34,7 @@ from bench.run.measure import (
     one_line,
     synchronize,
 )
+from bench.run.reach import run_reach
 from bench.store.records import run_record
 from bench.sweep.config import DTYPES, RunConfig, TrainSection
 from bench.sweep.resolve import build_task

@@ -37,7 +37,7 @@ def test_reach_is_drawn_on_a_log_axis_with_both_models():
     assert [ax.get_title() for ax in axes] == ["trained model", "at init model"]
     assert all(ax.get_yscale() == "log" for ax in axes)
     lstm = plot_style.architecture_color("lstm").lower()
-    line = next(l for l in axes[0].lines if l.get_color().lower() == lstm)
+    line = next(ln for ln in axes[0].lines if ln.get_color().lower() == lstm)
     x, y = line.get_data()
     # The LSTM's trained rate is -0.2 per token: a straight line in log space.
     assert x[0] == 1 and np.polyfit(x, np.log(y), 1)[0] == pytest.approx(-0.2, abs=0.01)

@@ -295,7 +295,9 @@ def test_a_run_with_reach_records_its_trained_and_initial_profiles() -> None:
     # The initial profile is that of the model the run starts from, on the run's sequences.
     task = tasks.create("induction")
     tokens = task.sample(2, run.train.seq_len, torch.Generator().manual_seed(REACH_SEED + run.seed))
-    initial = influence_by_distance(build_model(run, task.vocab_size), inputs=tokens.inputs, targets=2)
+    initial = influence_by_distance(
+        build_model(run, task.vocab_size), inputs=tokens.inputs, targets=2
+    )
     expected = initial.relative_influence[: run.train.seq_len - 1]
     np.testing.assert_allclose(m["reach_init_influence"], expected, rtol=1e-9)
     assert execute(run)["metrics"]["reach_influence"] == m["reach_influence"], "deterministic"

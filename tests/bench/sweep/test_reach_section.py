@@ -48,7 +48,12 @@ def test_a_shared_key_beside_a_per_task_table_reaches_every_run():
 
 
 def test_a_grid_axis_or_a_set_turns_it_on_for_its_runs():
-    raw = tiny(grid=[{**TWO_TASKS["grid"], "task": ["copy"]}, {**TWO_TASKS["grid"], "task": ["induction"], "reach.probes": [4]}])
+    raw = tiny(
+        grid=[
+            {**TWO_TASKS["grid"], "task": ["copy"]},
+            {**TWO_TASKS["grid"], "task": ["induction"], "reach.probes": [4]},
+        ]
+    )
     measured = reach_of(raw)
     assert measured[("lstm", "induction")].probes == 4 and measured[("lstm", "copy")] is None
     assert all(section is not None for section in reach_of(TWO_TASKS, ["reach.targets=2"]).values())
