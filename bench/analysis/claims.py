@@ -8,7 +8,11 @@ memory (recurrent state) is constant for LSTM / RWKV / Mamba and grows for atten
 (b) in counted FLOPs, exact; (f) Mamba generates 4–5× faster than a Transformer
 (``bench.analysis.generation``); (g) Monarch's MLP and (h) its whole block grow
 sub-quadratically in width (``bench.analysis.width``); (i) attention's memory is quadratic
-in length on the math path and linear on a fused kernel (``bench.analysis.attention``).
+in length on the math path and linear on a fused kernel (``bench.analysis.attention``);
+and, where the results hold their data, the behaviour claims of
+``bench.analysis.behaviour``: (j) a fixed state is sensitive to the prompt order, (k)
+attention's influence does not decay with distance while the LSTM's does, (l) the LSTM's
+accuracy falls with the distance bridged.
 
 Each claim carries its boundary and why, the lengths (or seeds) its figures come from,
 and how the interval was computed; the verdicts and the statistics behind them (a
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.attention import claim_attention_memory
+from bench.analysis.behaviour import behaviour_claims
 from bench.analysis.cost_series import cost_series
 from bench.analysis.generation import claim_generation
 from bench.analysis.verdicts import (
@@ -413,4 +418,5 @@ def check_claims(results: pd.DataFrame, *, seed: int = 0) -> list[Claim]:
         claim_generation(results, rng),
         *claims_width(results, rng),
         claim_attention_memory(results),
+        *behaviour_claims(results),
     ]

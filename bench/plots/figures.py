@@ -6,8 +6,9 @@
 `FIGURE_KINDS` below is the one list of figures: name -> title and builder. The builders
 live by what they show: ``bench.plots.accuracy`` (accuracy vs length and vs state size,
 needle heatmap, sample efficiency), ``bench.plots.cost`` (throughput, memory and counted
-FLOPs vs length; cost vs width), ``bench.plots.generation`` (generation throughput) and
-``bench.plots.text`` (language models: loss by position, the recall slice),
+FLOPs vs length; cost vs width), ``bench.plots.generation`` (generation throughput),
+``bench.plots.text`` (language models: loss by position, the recall slice) and
+``bench.plots.behaviour`` (prompt order, reach by distance, accuracy vs distance),
 drawn from the pieces in ``bench.plots.parts``.
 
 A figure whose data is missing is skipped with the reason, never an error. Every figure
@@ -36,6 +37,7 @@ from bench.plots.accuracy import (
     needle_heatmap,
     sample_efficiency,
 )
+from bench.plots.behaviour import accuracy_vs_distance, order_gap, reach_by_distance
 from bench.plots.cost import cost_vs_width, flops_vs_length, memory_vs_length, throughput_vs_length
 from bench.plots.generation import generation_throughput
 from bench.plots.parts import SkipFigure
@@ -150,6 +152,27 @@ FIGURE_KINDS: dict[str, FigureKind] = {
         "8-byte n-gram already in the context, Zoology's associative-recall hits) and on the "
         "other bytes, mean ± sd over seeds; right, each block's gap to attention split into "
         "the two slices (weighted by their share of bytes), with the recall slice's percentage.",
+    ),
+    "order_gap": FigureKind(
+        "prompt order",
+        order_gap,
+        "Accuracy at the training length in the easy order (small set or question first; "
+        "circles) and the hard one (crosses), mean ± sd over seeds: a fixed state must keep "
+        "what it reads before it knows the question (Just read twice), attention need not.",
+    ),
+    "reach_by_distance": FigureKind(
+        "reach by distance",
+        reach_by_distance,
+        "Influence of the input s tokens back on the output at t (‖∂y_t/∂x_s‖, relative to "
+        "distance 0, log scale), after training (left) and at initialisation (right), "
+        "geometric mean over seeds; dotted: 1e-3, where the decay distance is read.",
+    ),
+    "accuracy_vs_distance": FigureKind(
+        "accuracy vs distance",
+        accuracy_vs_distance,
+        "Token accuracy at the training length against the distance the answer lies back, "
+        "one run per distance and seed, mean ± sd over seeds (Bahdanau et al. 2015, Fig. 2, "
+        "for these blocks).",
     ),
 }
 # Figure name -> title, read from FIGURE_KINDS (the report and tests look titles up here).

@@ -89,6 +89,7 @@ from torch import Tensor, nn
 
 import architectures
 from architectures import SequenceModel
+from bench.run import lm
 
 DEFAULT_TARGETS = 4  # the last four positions
 NOISE_ULPS = 1e3  # fit_decay_rate stops where influence < NOISE_ULPS · eps · influence(0)
@@ -524,3 +525,60 @@ def reach_table(
     distances = ["decay_distance", "decay_from_1"]
     table[distances] = table[distances].astype("Int64")  # None stays <NA>, not a float NaN
     return table
+
+
+# --- a run's models: the record's reach metrics ------------------------------------------------
+
+# Generator seed offset of the sequences reach is measured on (training uses the run's seed,
+# evaluation and validation bench.run.train's offsets): a stream of their own.
+REACH_SEED = 3_000_017
+
+
+def run_reach(
+    model: SequenceModel, settings: Any, task: Any, train_seq_len: int, seed: int, prefix: str
+) -> dict[str, Any]:
+    """The reach metrics of one model of a run, its keys starting with ``prefix``.
+
+    ``settings``: the run's ``ReachSection``. The model is measured on a CPU copy in float64
+    (on CPU, ``backend="auto"`` runs the reference kernels, which take float64), from its
+    embeddings to the residual stream entering its final norm, on ``n_sequences`` of the
+    task's own sequences (a text task's validation split) at ``settings.seq_len`` (default:
+    the training length), at its last ``targets`` positions, with ``probes`` Rademacher
+    probes (0: exact). Returns the relative influence by distance (a list from distance 0),
+    the fitted decay rate with its bootstrap interval over the sequences, its R², the
+    far-to-near ratio with its interval, and the decay distances against distance 0 and 1.
+    """
+    length = settings.seq_len or train_seq_len
+    generator = torch.Generator().manual_seed(REACH_SEED + seed)
+    tokens = task.sample(settings.n_sequences, length, generator, **lm.split_args(task, "val"))
+    profile = influence_by_distance(
+        copy.deepcopy(model).cpu(),
+        inputs=tokens.inputs,
+        targets=settings.targets,
+        probes=settings.probes or None,
+        generator=generator,
+    )
+    fit = fit_decay_rate(profile, seed=seed)
+    covered = int(np.flatnonzero(profile.n_terms == profile.n_terms[0]).max())
+    relative = profile.relative_influence[: covered + 1]
+    out = {
+        "seq_len": length,
+        "influence": [float(v) for v in relative],  # relative to distance 0, 0 … covered
+        "influence_0": float(profile.influence[0]),
+        "rate": fit.rate,
+        "rate_low": fit.low,
+        "rate_high": fit.high,
+        "r2": fit.r2,
+        "fit_stop": fit.stop,
+        "far_to_near": fit.far_to_near,
+        "far_low": fit.far_low,
+        "far_high": fit.far_high,
+        "decay_distance": decay_distance(profile, settings.threshold),
+        "decay_from_1": decay_distance(profile, settings.threshold, reference=1),
+    }
+    return {f"{prefix}{key}": _finite_or_none(value) for key, value in out.items()}
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN (no fit: a block without reach) as None, which JSON keeps."""
+    return None if isinstance(value, float) and math.isnan(value) else value

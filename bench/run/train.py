@@ -35,6 +35,7 @@ from bench.run.measure import (
     one_line,
     synchronize,
 )
+from bench.run.reach import run_reach
 from bench.store.records import run_record
 from bench.sweep.config import DTYPES, RunConfig, TrainSection
 from bench.sweep.resolve import build_task
@@ -302,6 +303,22 @@ def _deterministic() -> Iterator[list[str]]:
             )
 
 
+def reach_metrics(model: SequenceModel, task, run: RunConfig, vocab_size: int) -> dict[str, Any]:
+    """Influence by distance of the trained model (``reach_*``) and, with ``reach.init``,
+    of the same model rebuilt at initialisation (``reach_init_*``): ``bench.run.reach``.
+    A failure here (a block whose kernels take no float64, memory) is kept as
+    ``reach_error``; the run's training and evaluation stand."""
+    settings, length = run.reach, run.train.seq_len
+    try:
+        out = run_reach(model, settings, task, length, run.seed, "reach_")
+        if settings.init:
+            initial = build_model(run, vocab_size)  # the run's seed: the same initial weights
+            out.update(run_reach(initial, settings, task, length, run.seed, "reach_init_"))
+        return out
+    except Exception as error:
+        return {"reach_error": one_line(error)}
+
+
 def execute(
     run: RunConfig, on_step: StepCallback | None = None, code: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -347,6 +364,8 @@ def execute(
                 metrics.update(cost)
             if run.measure.generate is not None:
                 found["points"] += generation_points(model, run.measure, device, vocab_size)
+            if run.reach is not None:  # last: it reseeds torch to rebuild the initial model
+                metrics.update(reach_metrics(model, task, run, vocab_size))
         elif run.measure.generate is not None:
             found["points"] = generation_points(model, run.measure, device, vocab_size, on_step)
         else:

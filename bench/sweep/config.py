@@ -1,7 +1,7 @@
 """What a sweep and a run are: the schema every setting is checked against.
 
     SweepConfig   one sweep file, validated section by section (grid, model, task,
-                  train, eval, measure, select)
+                  train, eval, measure, reach, select)
     RunConfig     one run, resolved: frozen sections read as attributes
                   (``run.train.seq_len``), hashed to name its result file
     Sweep         a sweep's name, its runs and the config they came from
@@ -141,6 +141,28 @@ class MeasureSection(_Section):
         return self.model_dump(exclude={k for k, v in unset.items() if getattr(self, k) == v})
 
 
+class ReachSection(_Section):
+    """Influence by distance of a trained model (``bench.run.reach``), and of the same
+    model at initialisation: an optional section, in a run's config (and so its hash)
+    only when the sweep asks for it, so every run that does not measure reach keeps the
+    hash it has always had."""
+
+    seq_len: int | None = Field(None, gt=1, description="default: the training length")
+    n_sequences: int = Field(8, gt=0, description="input sequences (the task's own)")
+    targets: int = Field(4, gt=0, description="output positions measured: the last few")
+    probes: int = Field(
+        16, ge=0, description="Rademacher probes per target; 0: exact (d_model rows each)"
+    )
+    threshold: float = Field(1e-3, gt=0, lt=1, description="decay distance: influence below this")
+    init: bool = Field(True, description="also measure the same model at initialisation")
+
+    @model_validator(mode="after")
+    def _check(self) -> ReachSection:
+        if self.seq_len is not None and self.targets > self.seq_len:
+            raise ValueError(f"targets={self.targets} must be at most seq_len={self.seq_len}")
+        return self
+
+
 class SweepConfig(_Section):
     name: str = Field(min_length=1)
     description: str = ""
@@ -160,6 +182,11 @@ class SweepConfig(_Section):
     train: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
     measure: dict[str, Any] = Field(default_factory=dict)
+    # Influence by distance after training (ReachSection): measured for every trained run
+    # when the sweep has a [reach] table with keys of its own or none at all, for one task's
+    # runs when it holds only [reach.<task>] tables, and for the runs of a grid that has a
+    # reach.<key> axis or of a --set reach.<key>=...; absent (None), for no run.
+    reach: dict[str, Any] | None = None
     # What papers report for the experiments in this sweep, checked by the report against
     # what the sweep measures ([[paper]] tables; schema in bench.analysis.findings).
     paper: list[dict[str, Any]] = Field(default_factory=list)
@@ -217,6 +244,8 @@ class RunConfig:
     train: TrainSection | None
     eval: EvalSection | None
     measure: MeasureSection
+    # Only in runs that measure reach: None leaves it out of to_dict, and so of the hash.
+    reach: ReachSection | None = None
 
     def __post_init__(self) -> None:
         trains = self.kind == "train"
@@ -225,6 +254,8 @@ class RunConfig:
                 f"a {self.kind!r} run must have train and eval sections "
                 + ("set" if trains else "None (a cost-only run trains nothing)")
             )
+        if self.reach is not None and not trains:
+            raise ValueError("a 'cost' run measures no reach: it trains no model")
 
     @property
     def dtype(self) -> str:
@@ -243,6 +274,7 @@ class RunConfig:
             "train": self.train.model_dump() if self.train is not None else {},
             "eval": self.eval.model_dump() if self.eval is not None else {},
             "measure": self.measure.to_dict(),
+            **({"reach": self.reach.model_dump()} if self.reach is not None else {}),
         }
 
     @property
@@ -264,6 +296,7 @@ class RunConfig:
             train=TrainSection.model_validate(d["train"]) if d["train"] else None,
             eval=EvalSection.model_validate(d["eval"]) if d["eval"] else None,
             measure=MeasureSection.model_validate(d["measure"]),
+            reach=ReachSection.model_validate(d["reach"]) if d.get("reach") else None,
         )
 
     def label(self) -> str:

@@ -122,7 +122,8 @@ def build_sweep(
         grid_tasks = papers.listed(grid.get("task"))
         for axis in grid:
             section, _, key = axis.partition(".")
-            for table_name, table in getattr(config, section, {}).items() if key else ():
+            tables = (getattr(config, section, None) or {}) if key else {}
+            for table_name, table in tables.items():
                 if table_name not in grid_tasks:  # another grid's task: not shadowed here
                     continue
                 if settings.sets(section, table_name, key):  # --set beats both: no shadow

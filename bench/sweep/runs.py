@@ -17,7 +17,7 @@ becomes that one value (``sweep_table``), and for the run's task a per-task ``--
 beats a shared one, in whatever order they were given (of two ``--set`` of one key, the
 last wins). Layers 3 and 4 never disagree: a grid axis that would shadow a per-task
 table is an error (``bench.sweep.load``), unless a ``--set`` of the key settles both.
-Per-task tables exist in train, eval and measure; ``model`` holds a table per
+Per-task tables exist in train, eval, measure and reach; ``model`` holds a table per
 architecture and ``task`` one per task, which the layers reach by their dotted keys
 (``model.mamba.d_state``). Each section is merged, then validated once into its frozen
 typed model; nothing is copied or merged again.
@@ -39,6 +39,7 @@ from bench.sweep.config import (
     EvalSection,
     MeasureSection,
     ModelSection,
+    ReachSection,
     RunConfig,
     RunModel,
     SweepConfig,
@@ -53,8 +54,8 @@ from bench.sweep.resolve import (
     task_name,
 )
 
-SECTIONS = ("model", "task", "train", "eval", "measure")
-PER_TASK_SECTIONS = ("train", "eval", "measure")  # may hold a [section.<task>] table
+SECTIONS = ("model", "task", "train", "eval", "measure", "reach")
+PER_TASK_SECTIONS = ("train", "eval", "measure", "reach")  # may hold a [section.<task>] table
 Path = tuple[str, ...]  # keys inside a table: ("mamba", "d_state")
 
 
@@ -218,7 +219,7 @@ def section_values(
     config: SweepConfig, overrides: Overrides, section: str, task: str, point: dict[str, Any]
 ) -> dict[str, Any]:
     """One section's settings for one run, layer over layer (the module docstring)."""
-    table = getattr(config, section)
+    table = getattr(config, section) or {}  # reach: None when the sweep has no [reach]
     per_task = task_tables(section, table)
     values = {k: v for k, v in table.items() if k not in per_task}  # layer 2
     values.update(per_task.get(task, {}))  # layer 3
@@ -246,6 +247,13 @@ def run_config(
         eval_values = {**eval_values, "seq_lens": [train.seq_len]}
     eval_ = validated(EvalSection, eval_values, "eval")
     measure = validated(MeasureSection, values["measure"], "measure")
+    reach = None
+    if measures_reach(config, overrides, point, task):
+        if config.kind == "cost":
+            raise SweepConfigError(
+                "[reach] measures trained models; a cost-only sweep (kind = 'cost') trains none"
+            )
+        reach = validated(ReachSection, values["reach"], "reach")
     for key in model.model_extra or {}:
         if key not in architectures.names() and not is_block_path(key):
             raise SweepConfigError(
@@ -301,7 +309,22 @@ def run_config(
         train=train if trains else None,
         eval=eval_ if trains else None,
         measure=measure,
+        reach=reach,
     )
+
+
+def measures_reach(
+    config: SweepConfig, overrides: Overrides, point: dict[str, Any], task: str
+) -> bool:
+    """Whether a run measures influence by distance (``SweepConfig.reach`` says when)."""
+    table = config.reach
+    if table is not None:
+        per_task = task_tables("reach", table)
+        if not table or len(per_task) < len(table) or task in per_task:
+            return True  # [reach] of its own (every run), or [reach.<this task>]
+    if any(axis.split(".")[0] == "reach" for axis in point):
+        return True
+    return bool(overrides.of("reach") or overrides.of("reach", task))
 
 
 def validated(section: type[BaseModel], values: dict[str, Any], prefix: str) -> Any:

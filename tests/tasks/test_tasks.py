@@ -61,7 +61,7 @@ def test_defaults_are_the_papers_settings():
         "random_filler": True,
         "question_first": False,
     }
-    assert tasks.config_fields("induction") == {"vocab_size": 16}
+    assert tasks.config_fields("induction") == {"vocab_size": 16, "distance": None}
     assert tasks.config_fields("needle")["n_digits"] == 5
     assert tasks.create("copy").vocab_size == 29  # 26 letters + BOS, SEP, PAD
     assert tasks.create("selective_copy").vocab_size == 16

@@ -8,9 +8,11 @@ import torch
 from torch import Tensor, nn
 
 import architectures
+import tasks
 from architectures import SequenceModel
 from architectures.contract import randomize
 from bench.run.reach import (
+    REACH_SEED,
     decay_distance,
     fit_decay_rate,
     influence_by_distance,
@@ -259,3 +261,65 @@ def test_bad_targets_are_refused_in_one_line() -> None:
         influence_by_distance(DecayingRecurrence(4, 0.9), inputs=_inputs(1, 32, 4), targets=[40])
     with pytest.raises(ValueError, match="pass inputs="):
         influence_by_distance(DecayingRecurrence(4, 0.9), 32)
+
+
+# --- after training: a run's reach metrics (bench.run.train.execute) ---------------------------
+
+
+def _tiny_run(**changes):
+    from _tiny import tiny
+
+    from bench.sweep.load import build_sweep
+
+    raw = tiny(grid={"architecture": ["lstm"], "task": ["induction"]}, measure={"cost": False})
+    raw.update(changes)
+    return build_sweep(raw).runs[0]
+
+
+def test_a_run_with_reach_records_its_trained_and_initial_profiles() -> None:
+    from bench.run.train import build_model, execute
+
+    run = _tiny_run(reach={"n_sequences": 2, "targets": 2, "probes": 0})
+    record = execute(run)
+    assert record["status"] == "ok", record.get("traceback")
+    m = record["metrics"]
+    assert "reach_error" not in m
+    for prefix in ("reach_", "reach_init_"):
+        influence = m[f"{prefix}influence"]
+        # Distances 0 … L − 2: the largest every target (the last two positions) covers.
+        assert len(influence) == run.train.seq_len - 1 and influence[0] == 1.0
+        assert m[f"{prefix}seq_len"] == run.train.seq_len
+        assert m[f"{prefix}rate_low"] <= m[f"{prefix}rate"] <= m[f"{prefix}rate_high"]
+        assert 0 <= m[f"{prefix}r2"] <= 1
+    assert m["reach_influence"] != m["reach_init_influence"], "training changed the model"
+    # The initial profile is that of the model the run starts from, on the run's sequences.
+    task = tasks.create("induction")
+    tokens = task.sample(2, run.train.seq_len, torch.Generator().manual_seed(REACH_SEED + run.seed))
+    initial = influence_by_distance(
+        build_model(run, task.vocab_size), inputs=tokens.inputs, targets=2
+    )
+    expected = initial.relative_influence[: run.train.seq_len - 1]
+    np.testing.assert_allclose(m["reach_init_influence"], expected, rtol=1e-9)
+    assert execute(run)["metrics"]["reach_influence"] == m["reach_influence"], "deterministic"
+
+
+def test_a_run_without_reach_records_none_and_init_can_be_left_out() -> None:
+    from bench.run.train import execute
+
+    plain = execute(_tiny_run())["metrics"]
+    assert not [key for key in plain if key.startswith("reach")]
+    trained_only = execute(_tiny_run(reach={"init": False, "n_sequences": 1, "targets": 1}))
+    keys = trained_only["metrics"]
+    assert "reach_rate" in keys and not [k for k in keys if k.startswith("reach_init_")]
+
+
+def test_a_failed_reach_measurement_leaves_the_run_standing(monkeypatch) -> None:
+    from bench.run import train
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("this kernel takes no float64")
+
+    monkeypatch.setattr(train, "run_reach", broken)
+    record = train.execute(_tiny_run(reach={}))
+    assert record["status"] == "ok" and record["points"]
+    assert record["metrics"]["reach_error"] == "RuntimeError: this kernel takes no float64"
