@@ -69,7 +69,10 @@ T_METHOD = "t interval over seeds (mean ± t(0.975, n−1)·sd/√n)"
 
 
 def _runs(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per ok trained run at its training length, with its config as a dict."""
+    """One row per ok trained run at its training length, with its config as a dict
+    (none when the results carry no configs)."""
+    if "config_json" not in results.columns:
+        return pd.DataFrame()
     accuracy = per_run_accuracy(cells.prepare(results))
     accuracy = accuracy[accuracy["eval_seq_len"] == accuracy["train_seq_len"]]
     accuracy = accuracy.dropna(subset=["accuracy"])

@@ -19,12 +19,12 @@ def results():
 def test_markdown_shows_each_behaviour_claim_with_verdict_boundary_and_interval(results):
     text = markdown_summary(results)
     for key, start in (
-        ("e", "A fixed-state block's accuracy depends on the prompt order"),
-        ("f", "Attention's influence does not decay with distance"),
-        ("g", "The LSTM's accuracy falls with the distance bridged"),
+        ("j", "A fixed-state block's accuracy depends on the prompt order"),
+        ("k", "Attention's influence does not decay with distance"),
+        ("l", "The LSTM's accuracy falls with the distance bridged"),
     ):
         assert f"- ({key}) {start}" in text
-    assert text.count("**holds**") == 3  # (e), (f) and (g)
+    assert text.count("**holds**") == 3  # (j), (k) and (l)
     assert "set_disjointness, small set first − large set first: transformer" in text
     assert "- interval: t interval over seeds" in text
 

@@ -30,10 +30,12 @@ def results() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def everything() -> pd.DataFrame:
     """Every kind of row, so the report has data for every figure and claim but (i): the
-    synthetic tasks with a `width` and a `generate` sweep, and a language model on text."""
+    synthetic tasks with a `width` and a `generate` sweep, a language model on text, and a
+    behaviour sweep."""
     synthetic_tasks = synthetic.results(width=True, generation=True)
     text = synthetic.text_results(select=False)
-    return pd.concat([synthetic_tasks, text], ignore_index=True)
+    behaviour = synthetic.behaviour_results(rates={"rwkv": -0.05, "rwkv4": -0.08, "mamba": -0.1})
+    return pd.concat([synthetic_tasks, text, behaviour], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +94,9 @@ def test_report_shows_each_claim_with_its_interval_boundary_and_method(html):
     assert "t interval over the seeds" in claims
     assert re.search(r"×4\.9\d \(4\.\d+–5\.\d+\)", claims)  # (f) Mamba's generation gain
     assert "nblocks ≈ √d" in claims  # (g) Monarch's MLP in width
-    # (a)-(g) hold on the synthetic sweep, (h) does not; (i) has no kernel rows
-    assert claims.count("<td class='holds'>holds</td>") == 7
+    # (a)-(g) hold on the synthetic sweep, (h) does not, (i) has no kernel rows, and the
+    # behaviour claims (j)-(l) hold on the behaviour sweep
+    assert claims.count("<td class='holds'>holds</td>") == 10
 
 
 def test_leaderboard_ranks_and_marks_oom(results):
